@@ -1,0 +1,13 @@
+from .roles import TRIAGE_ROLES, IMPORT_ROLES, has_any_role, user_roles
+
+
+def roles(request) -> dict:
+    """Expose what the signed-in user may do, so templates show only usable controls."""
+    user = getattr(request, "user", None)
+    if user is None:
+        return {}
+    return {
+        "user_roles": sorted(user_roles(user)),
+        "can_triage": has_any_role(user, TRIAGE_ROLES),
+        "can_import": has_any_role(user, IMPORT_ROLES),
+    }

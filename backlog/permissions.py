@@ -1,0 +1,49 @@
+"""Role checks for views and API endpoints."""
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from .roles import ALL_ROLES, TRIAGE_ROLES, Role, has_any_role
+
+
+def role_required(*roles: Role) -> Callable:
+    """Let a view run only for a signed-in user holding one of `roles`; 403 otherwise."""
+    allowed = frozenset(roles) or ALL_ROLES
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not has_any_role(request.user, allowed):
+                raise PermissionDenied("Your role does not allow this page.")
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+class HasStaffRole(BasePermission):
+    """Any of the four roles may read; the default for every endpoint."""
+
+    message = "You need a Triage Desk role (admin, manager, lead or support)."
+
+    def has_permission(self, request, view) -> bool:
+        return has_any_role(request.user, ALL_ROLES)
+
+
+class CanTriageOrReadOnly(BasePermission):
+    """Every role reads; only leads, managers and admins change triage fields."""
+
+    message = "Only triage leads, managers and admins can change owner, method or ETA."
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in SAFE_METHODS:
+            return has_any_role(request.user, ALL_ROLES)
+        return has_any_role(request.user, TRIAGE_ROLES)

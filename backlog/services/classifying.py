@@ -1,0 +1,73 @@
+"""Apply classification to stored entries and log the type changes on their timelines."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+
+from backlog.classification import EntryFacts, classify
+from backlog.models import BacklogEntry, TimelineEvent
+
+from .demand import demand_figures
+from .timeline import events_record_bulk
+
+
+def facts_of(entry: BacklogEntry) -> EntryFacts:
+    return EntryFacts(
+        stage=entry.stage,
+        ordered_at=entry.ordered_at,
+        approved_at=entry.approved_at,
+        handed_over_at=entry.handed_over_at,
+        handover_due_at=entry.handover_due_at,
+        promised_at=entry.promised_at,
+        items_unavailable=entry.items_unavailable,
+        intake_demand=entry.intake_demand or {},
+    )
+
+
+def entries_record_demand(entries: Sequence[BacklogEntry]) -> None:
+    """Store each entry's intake figures, the facts behind the demand-driven signal."""
+    thresholds = settings.CLASSIFICATION
+    figures = demand_figures(entries, baseline_days=thresholds["surge_baseline_days"])
+    for entry in entries:
+        entry.intake_demand = figures.get(entry.pk, {})
+    BacklogEntry.objects.bulk_update(entries, ["intake_demand"], batch_size=1000)
+
+
+def entries_classify(entries: Sequence[BacklogEntry], *, now: datetime) -> int:
+    """Classify the entries as of `now`; return how many changed type or signals.
+
+    Only a change in the type or in which signals fired goes on the timeline, because the
+    values (hours late, say) move every time. Classification is a system write, so it does
+    not bump the version that guards the fields staff edit.
+    """
+    thresholds = settings.CLASSIFICATION
+    events = []
+    for entry in entries:
+        result = classify(facts_of(entry), now=now, thresholds=thresholds)
+        old_signals = [reason["signal"] for reason in entry.classification_reasons or []]
+        new_signals = [reason["signal"] for reason in result.reasons]
+        if entry.classified_at is None or old_signals != new_signals or entry.backlog_type != result.backlog_type:
+            events.append(
+                TimelineEvent(
+                    entry=entry,
+                    at=now,
+                    kind=TimelineEvent.Kind.CLASSIFIED,
+                    changes={
+                        "backlog_type": {"old": entry.backlog_type, "new": result.backlog_type},
+                        "signals": {"old": old_signals, "new": new_signals},
+                    },
+                    reason="; ".join(reason["label"] for reason in result.reasons) or "No signal fired.",
+                )
+            )
+        entry.backlog_type = result.backlog_type
+        entry.classification_reasons = result.reasons
+        entry.classified_at = now
+
+    with transaction.atomic():
+        BacklogEntry.objects.bulk_update(
+            entries, ["backlog_type", "classification_reasons", "classified_at"], batch_size=1000
+        )
+        events_record_bulk(events)
+    return len(events)

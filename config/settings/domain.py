@@ -1,0 +1,28 @@
+"""Thresholds and cadences of the backlog-recovery loop, each overridable from the environment."""
+
+from config.env import env
+
+# Triage cycle: one per 30-minute slot, at :00 and :30 in the site's time zone.
+TRIAGE_SLOT_MINUTES = 30
+TRIAGE_CYCLE_BATCH_SIZE = env.int("TRIAGE_CYCLE_BATCH_SIZE", default=25)
+
+# Classification signals. Hours are wall-clock hours.
+CLASSIFICATION = {
+    # Processing: an order waits for payment approval longer than this.
+    "approval_target_hours": env.float("CLASSIFY_APPROVAL_TARGET_HOURS", default=24.0),
+    # Processing: grace after the seller's hand-over limit before the signal fires.
+    "handover_grace_hours": env.float("CLASSIFY_HANDOVER_GRACE_HOURS", default=0.0),
+    # Processing: grace after the promised delivery date for an order still in transit.
+    "transit_grace_hours": env.float("CLASSIFY_TRANSIT_GRACE_HOURS", default=0.0),
+    # Demand-driven: a day's intake for one category, seller or region counts as a surge
+    # when it is at least this multiple of the trailing daily mean ...
+    "surge_factor": env.float("CLASSIFY_SURGE_FACTOR", default=2.0),
+    # ... over this many preceding days ...
+    "surge_baseline_days": env.int("CLASSIFY_SURGE_BASELINE_DAYS", default=28),
+    # ... and at least this many orders, so one order on a quiet day is no surge.
+    "surge_min_orders": env.int("CLASSIFY_SURGE_MIN_ORDERS", default=5),
+}
+
+# Age buckets of the dashboard, in hours: an entry falls in the first bucket whose upper
+# bound exceeds its age; the last bucket has no bound.
+AGE_BUCKET_HOURS = [4, 24, 72, 168]

@@ -1,0 +1,48 @@
+"""Register the periodic jobs in django-celery-beat's database schedule."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    task: str
+    # Crontab minute field, read on the site's clock.
+    minute: str
+    # Seconds after which an undelivered run is dropped; about 1.5 times the interval.
+    expires_seconds: int
+
+
+PERIODIC_JOBS = (
+    PeriodicJob(name="Triage cycle", task="triage.run_triage_cycle", minute="0,30", expires_seconds=45 * 60),
+)
+
+
+def periodic_jobs_register() -> list[str]:
+    """Create missing periodic tasks; return the names created.
+
+    A task that already exists is left exactly as it is, so a schedule or an enabled flag
+    that an admin changed survives every deploy.
+    """
+    created = []
+    with transaction.atomic():
+        for job in PERIODIC_JOBS:
+            if PeriodicTask.objects.filter(name=job.name).exists():
+                continue
+            crontab, _ = CrontabSchedule.objects.get_or_create(
+                minute=job.minute,
+                hour="*",
+                day_of_week="*",
+                day_of_month="*",
+                month_of_year="*",
+                timezone=settings.TIME_ZONE,
+            )
+            PeriodicTask.objects.create(
+                name=job.name, task=job.task, crontab=crontab, expire_seconds=job.expires_seconds
+            )
+            created.append(job.name)
+    return created

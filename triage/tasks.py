@@ -1,0 +1,13 @@
+"""Celery tasks of the triage loop; each one only calls a service."""
+
+from celery import shared_task
+from django.utils import timezone
+
+from triage.services.cycles import cycle_run
+
+
+@shared_task(name="triage.run_triage_cycle")
+def run_triage_cycle_task() -> dict:
+    """Run the cycle of the current slot; a duplicate beat or a retry does nothing."""
+    outcome = cycle_run(now=timezone.now())
+    return {"slot_start": outcome.slot_start.isoformat(), "ran": outcome.ran, "queued": outcome.queued}
