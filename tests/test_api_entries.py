@@ -1,0 +1,142 @@
+"""The entries API: reading, triage decisions, stale versions and roles."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from backlog.models import BacklogEntry, TimelineEvent
+from tests.factories import EntryFactory, EntryLineFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+def test_list_returns_entries_oldest_first(lead):
+    now = timezone.now()
+    newer = EntryFactory(detected_at=now - timedelta(hours=1))
+    older = EntryFactory(detected_at=now - timedelta(hours=5))
+
+    response = client_for(lead).get("/api/entries/")
+
+    assert response.status_code == 200
+    references = [row["reference"] for row in response.json()["results"]]
+    assert references == [older.reference, newer.reference]
+
+
+@pytest.mark.parametrize("page_size", [10, 50])
+def test_list_query_count_is_constant(lead, page_size, django_assert_num_queries):
+    owner = UserFactory(username="owner-eve", roles=["support"])
+    for entry in EntryFactory.create_batch(60, owner=owner):
+        EntryLineFactory.create_batch(3, entry=entry)
+    client = client_for(lead)
+
+    # Session user, groups for the role check, the page, and its lines.
+    with django_assert_num_queries(3):
+        response = client.get(f"/api/entries/?page_size={page_size}")
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == page_size
+
+
+def test_patch_records_decision_and_timeline(lead, support):
+    entry = EntryFactory()
+    due = timezone.now() + timedelta(days=2)
+
+    response = client_for(lead).patch(
+        f"/api/entries/{entry.pk}/",
+        {"version": 1, "owner": support.username, "resolution_method": "expedite", "due_at": due.isoformat()},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["owner"] == support.username
+    assert body["resolution_method"] == "expedite"
+    assert body["version"] == 2
+    event = TimelineEvent.objects.get(entry=entry, kind=TimelineEvent.Kind.ASSIGNED)
+    assert event.actor == lead
+    assert event.changes["owner"]["new"] == support.username
+
+
+def test_patch_with_stale_version_is_rejected(lead, manager, support):
+    entry = EntryFactory()
+    first = client_for(lead).patch(
+        f"/api/entries/{entry.pk}/", {"version": 1, "owner": support.username}, format="json"
+    )
+    assert first.status_code == 200
+
+    second = client_for(manager).patch(
+        f"/api/entries/{entry.pk}/",
+        {"version": 1, "due_at": (timezone.now() + timedelta(days=3)).isoformat()},
+        format="json",
+    )
+
+    assert second.status_code == 409
+    assert "changed by lead-anna" in second.json()["detail"]
+    entry.refresh_from_db()
+    assert entry.owner == support
+    assert entry.due_at is None
+
+
+def test_patch_without_changes_is_invalid(lead):
+    entry = EntryFactory()
+
+    response = client_for(lead).patch(f"/api/entries/{entry.pk}/", {"version": 1}, format="json")
+
+    assert response.status_code == 400
+    assert "Nothing to change" in str(response.json())
+
+
+def test_patch_with_unknown_owner_names_field(lead):
+    entry = EntryFactory()
+
+    response = client_for(lead).patch(
+        f"/api/entries/{entry.pk}/", {"version": 1, "owner": "nobody-here"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "owner" in response.json()
+    assert BacklogEntry.objects.get(pk=entry.pk).version == 1
+
+
+def test_put_is_not_allowed(lead):
+    entry = EntryFactory()
+
+    response = client_for(lead).put(f"/api/entries/{entry.pk}/", {"version": 1}, format="json")
+
+    assert response.status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("role", "read_status", "write_status"),
+    [
+        (None, 403, 403),
+        ("visitor", 403, 403),
+        ("support", 200, 403),
+        ("lead", 200, 200),
+        ("manager", 200, 200),
+        ("admin", 200, 200),
+    ],
+)
+def test_roles_on_entries_api(role, read_status, write_status):
+    entry = EntryFactory()
+    user = None
+    if role == "visitor":
+        user = UserFactory(username="visitor")
+    elif role is not None:
+        user = UserFactory(username=f"user-{role}", roles=[role])
+    client = client_for(user)
+
+    read = client.get(f"/api/entries/{entry.pk}/")
+    write = client.patch(f"/api/entries/{entry.pk}/", {"version": 1, "note": "checked"}, format="json")
+
+    assert read.status_code == read_status
+    assert write.status_code == write_status
