@@ -1,0 +1,1 @@
+"""Django forms of the backlog app's pages."""
