@@ -23,8 +23,7 @@ DELIMITER_CHOICES = {"auto": "Detect", ",": "Comma (,)", ";": "Semicolon (;)"}
 DETECTED_DELIMITERS = (",", ";")
 
 # Spreadsheets run a cell that starts with one of these as a formula. The export prefixes
-# such cells with an apostrophe, and the import removes exactly one, so a value survives
-# any number of export and import round trips unchanged.
+# such cells with an apostrophe, and the import removes exactly one.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 ISO_EXAMPLE = "2026-05-12 or 2026-05-12T14:30 or 2026-05-12T14:30+02:00"
@@ -52,16 +51,25 @@ class DelimiterChoice:
     warning: str = ""
 
 
+def _is_guarded_formula(text: str) -> bool:
+    # Apostrophes before the formula character count too: a stored "'=x" is exported as
+    # "''=x" and read back as "'=x", so every value survives any number of round trips.
+    rest = text.lstrip("'")
+    return bool(rest) and rest[0] in FORMULA_PREFIXES
+
+
 def neutralise_formula(text: str) -> str:
-    """Prefix an apostrophe to a cell a spreadsheet would run as a formula."""
-    if text and text[0] in FORMULA_PREFIXES:
-        return "'" + text
-    return text
+    """Prefix an apostrophe to a cell a spreadsheet would run as a formula.
+
+    Cells that start with apostrophes followed by a formula character get one more, so
+    that `strip_formula_guard` returns them unchanged.
+    """
+    return "'" + text if _is_guarded_formula(text) else text
 
 
 def strip_formula_guard(text: str) -> str:
     """Remove the one apostrophe that `neutralise_formula` put before a formula character."""
-    if len(text) >= 2 and text[0] == "'" and text[1] in FORMULA_PREFIXES:
+    if text.startswith("'") and _is_guarded_formula(text[1:]):
         return text[1:]
     return text
 
