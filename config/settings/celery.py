@@ -14,6 +14,10 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(BROKER_FOLDER / "control"),
         "store_processed": False,
     }
+    # Kombu creates only the control folder itself; a worker started before the queue folder
+    # exists fails on its first poll.
+    for folder in ("queue", "processed", "control"):
+        (BROKER_FOLDER / folder).mkdir(parents=True, exist_ok=True)
 
 # Tasks record their outcome in the database (triage cycles, timeline events), so
 # Celery's own result store would only duplicate it.

@@ -1,15 +1,17 @@
 """Settings for production: every secret and endpoint must come from the environment."""
 
-from config.env import require
+from config.env import env, require
 
-from .base import *  # noqa: F401,F403
-from .base import env
+# Checked before base.py parses them, so a missing or empty value fails with the variable's
+# name instead of a parse error from django-environ (an empty DATABASE_URL has no engine).
+REQUIRED_VARIABLES = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "EMAIL_URL")
+for _name in REQUIRED_VARIABLES:
+    require(_name)
+
+from .base import *  # noqa: E402,F401,F403
 
 SECRET_KEY = require("SECRET_KEY")
-require("DATABASE_URL")
-require("REDIS_URL")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[]) or [require("ALLOWED_HOSTS")]
-require("EMAIL_URL")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 DEBUG = False
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
