@@ -333,7 +333,9 @@ class _GenericParser:
             if column is None:
                 continue
             text = strip_formula_guard(raw)
-            if column not in FREE_TEXT_COLUMNS:
+            # A cell the export guarded with an apostrophe is read verbatim, so a value with
+            # a leading tab or space comes back as it was stored.
+            if text == raw and column not in FREE_TEXT_COLUMNS:
                 text = text.strip()
             if not text and column in EMPTY_MEANS_UNSTATED:
                 continue
