@@ -51,3 +51,19 @@ def field_label(name: str) -> str:
     """Label a changed field of a timeline event: due_at reads "ETA", others in words."""
     labels = {"due_at": "ETA", "resolution_method": "method", "backlog_type": "type"}
     return labels.get(name, name.replace("_", " "))
+
+
+@register.filter
+def keep_hyphenated(text: str) -> str:
+    """Swap hyphens for non-breaking ones, so "hand-over" never wraps in a narrow column."""
+    return str(text).replace("-", "\u2011")
+
+
+@register.filter
+def queue_reasons(codes: list[str]) -> str:
+    """Turn the reason codes of a cycle item into their labels, such as "No owner, No ETA"."""
+    # Local import: the triage app builds on backlog, not the other way round.
+    from triage.models import CycleItem
+
+    labels = dict(CycleItem.Reason.choices)
+    return ", ".join(labels.get(code, code) for code in codes) or "—"

@@ -47,7 +47,6 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
             "channels": list(Channel.objects.all()),
             "backlog_types": BacklogType.choices,
             "stages": Stage.choices,
-            "page_sizes": PAGE_SIZE_CHOICES,
         }
         response = render(request, TEMPLATE, context)
     # A partial and the full page share one URL, so caches must key on the htmx header.
@@ -105,6 +104,7 @@ def _queue_context(request: HtmxHttpRequest, cycle, *, now: datetime) -> dict:
         "user_ids": {user.pk for user in users},
         "methods": list(selectors.active_methods()),
         "page_size": page_size,
+        "page_sizes": sorted({*PAGE_SIZE_CHOICES, page_size}),
         "filter_query": filter_query,
         "page_query": page_query,
         "next_query": next_query,

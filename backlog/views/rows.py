@@ -61,14 +61,14 @@ class QueueRow:
 
     @property
     def age_text(self) -> str:
-        """Return the entry's age in the largest two units, such as "2 d 4 h" or "35 min"."""
+        """Return the entry's age such as "2 d 4 h", "7 h" or "35 min"."""
         minutes = max(int((self.now - self.entry.detected_at).total_seconds() // 60), 0)
         days, minutes = divmod(minutes, 24 * 60)
         hours, minutes = divmod(minutes, 60)
         if days:
             return f"{days} d {hours} h"
         if hours:
-            return f"{hours} h {minutes} min"
+            return f"{hours} h"
         return f"{minutes} min"
 
     @property
