@@ -108,8 +108,8 @@ class CountsTable:
 def open_counts_by_type_and_age(*, now: datetime) -> CountsTable:
     """Count open entries per backlog type and age band in one aggregate query.
 
-    Each cell is a conditional COUNT over the open entries, so PostgreSQL reads the partial
-    index on (backlog_type, detected_at) once instead of running one query per cell.
+    Each cell is a conditional COUNT over the open entries, so the database scans them
+    once (PostgreSQL can use the open-entries partial indexes) instead of once per cell.
     """
     buckets = age_buckets()
     aggregates = {
@@ -212,7 +212,7 @@ def open_entries_page(queryset: QuerySet, *, after: str | None, page_size: int) 
         queryset = queryset.filter(
             Q(detected_at__gt=detected_at) | Q(detected_at=detected_at, id__gt=pk)
         )
-    # One row more than the page tells whether a next page exists without a COUNT.
+    # Fetching one row more than the page shows whether a next page exists, without a COUNT.
     rows = list(queryset[: page_size + 1])
     entries = rows[:page_size]
     next_cursor = encode_cursor(entries[-1]) if len(rows) > page_size else None

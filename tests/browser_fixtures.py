@@ -65,8 +65,8 @@ class BrowserBacklog:
 def browser_backlog(django_db_serialized_rollback, transactional_db) -> BrowserBacklog:
     """Create a lead and a support person on duty, classified entries in two channels, a cycle.
 
-    The live server reads committed rows, so the test runs outside a transaction; the
-    serialized rollback puts the migrations' rows back for the tests that follow.
+    The live server reads only committed rows, so the test runs outside a transaction.
+    The serialized rollback then puts the migrations' rows back for the tests that follow.
     """
     ensure_standard_methods()
     now = timezone.now()

@@ -142,12 +142,12 @@ def test_queue_poll_waits_while_lead_is_typing(live_server, page, browser_backlo
     wait_until(lambda: "queue-panel" in polls)
     assert page.evaluate("queueBusy()") is False
 
-    # A focused input holds the queue poll.
+    # A focused input pauses the queue poll.
     eta_input = page.get_by_label(f"ETA of {typed.reference}")
     eta_input.focus()
     assert page.evaluate("queueBusy()") is True
 
-    # Typed but unsaved values hold it too, even after the focus has moved on.
+    # Typed but unsaved values pause it too, even after the focus has moved on.
     eta_input.fill(local_input(30))
     page.get_by_role("heading", name="Filters").click()
     assert page.evaluate("queueBusy()") is True
@@ -165,7 +165,7 @@ def test_queue_poll_waits_while_lead_is_typing(live_server, page, browser_backlo
     assert eta_input.input_value() == local_input(30)
     assert page.get_by_label(f"Owner of {changed_elsewhere.reference}").input_value() == ""
 
-    # Saving the row clears the hold, and the next poll brings the other change in.
+    # Saving the row ends the pause, and the next poll brings the other change in.
     page.get_by_role("button", name=f"Save {typed.reference}").click()
     expect_text(page.locator(f"#entry-{typed.pk} [data-row-message]"), "Saved.")
     page.get_by_role("heading", name="Filters").click()

@@ -247,7 +247,7 @@ def test_page_size_from(value, expected):
     assert selectors.page_size_from(value) == expected
 
 
-def test_page_and_counts_queries_can_use_open_partial_indexes(uses_postgres):
+def test_queries_use_open_partial_indexes(uses_postgres):
     make_backlog(200)
     now = timezone.now()
     page_queryset = selectors.with_row_relations(BacklogEntry.objects.open()).order_by(

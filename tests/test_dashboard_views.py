@@ -1,4 +1,4 @@
-"""The dashboard, the entry page and the decision endpoint: roles, rendering and htmx answers."""
+"""The dashboard, the entry page and the decision endpoint: roles, rendering and htmx responses."""
 
 import json
 import re
@@ -331,7 +331,7 @@ def test_keyset_pages_walk_all_entries_once(client, channels, lead):
     assert seen == [entry.pk for entry in created]
 
 
-def test_next_page_link_is_real_url_beside_hx_get(client, channels, lead):
+def test_next_page_link_has_real_url(client, channels, lead):
     EntryFactory.create_batch(3, channel=channels[0])
     client.force_login(lead)
 
@@ -393,7 +393,7 @@ def test_dashboard_loads_htmx_and_app_script_from_static(client, lead):
     assert "https://" not in re.sub(r"<a [^>]*>", "", page).split("<body")[0]
 
 
-# Decide: htmx answers
+# Decide: htmx responses
 
 
 def test_decide_saves_and_returns_updated_row(client, entry, lead):
@@ -600,15 +600,15 @@ def test_every_htmx_write_carries_the_csrf_token(lead, entry):
     forms = re.findall(r"<form [^>]*hx-post=[^>]*>(.*?)</form>", page, flags=re.S)
     assert all('name="csrfmiddlewaretoken"' in form for form in forms)
 
-    refused = client.post(decide_url(entry), {"version": 1, "owner": lead.pk}, **HTMX_HEADERS)
-    accepted = client.post(
+    without_token = client.post(decide_url(entry), {"version": 1, "owner": lead.pk}, **HTMX_HEADERS)
+    with_token = client.post(
         decide_url(entry),
         {"version": 1, "owner": lead.pk},
         HTTP_X_CSRFTOKEN=token,
         **HTMX_HEADERS,
     )
-    assert refused.status_code == 403
-    assert accepted.status_code == 200
+    assert without_token.status_code == 403
+    assert with_token.status_code == 200
 
 
 # Entry page
@@ -698,3 +698,18 @@ def test_login_page_renders_form(client):
     assert 'name="username"' in page
     assert 'name="password"' in page
     assert '<label for="id_password">' in page
+
+
+def test_decide_keeps_owner_who_lost_role(client, channels, lead):
+    former = UserFactory(username="former-staff", first_name="Frida")
+    entry = EntryFactory(channel=channels[0], owner=former)
+    client.force_login(lead)
+    page = client.get(reverse("dashboard"), {"scope": "open"}).content.decode()
+
+    response = row_post(client, entry, owner=former.pk, due_at=future_local(24))
+
+    assert f'<option value="{former.pk}" selected>Frida (no role)</option>' in page
+    assert response.status_code == 200
+    entry.refresh_from_db()
+    assert entry.owner == former
+    assert entry.due_at is not None

@@ -76,8 +76,8 @@ class DecisionForm(forms.Form):
     """Owner, method and ETA of one entry, plus the version the user loaded.
 
     A field missing from the submitted data stays as it is; a field submitted empty is
-    cleared. The current owner and method stay valid choices even after the owner lost
-    their role or the method was retired, so saving an unrelated field never fails on them.
+    cleared. The current owner and method stay valid choices after the owner lost their
+    role or the method was retired, so saving an unrelated field does not fail on them.
     """
 
     owner = forms.ModelChoiceField(queryset=User.objects.none(), required=False)

@@ -1,4 +1,4 @@
-"""What one editable queue row shows: the entry, the values in its inputs and a message."""
+"""Editable queue rows: an entry, the values in its inputs and a message."""
 
 from dataclasses import dataclass, field
 from datetime import datetime

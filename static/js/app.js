@@ -55,9 +55,10 @@
   }
 
   // Put a message into the row's message line, or into the page's status bar when the
-  // request did not come from a row.
+  // request did not target a row (a poll of a whole panel, say).
   function showInline(target, text) {
-    var slot = target && target.querySelector ? target.querySelector("[data-row-message]") : null;
+    var isRow = target instanceof Element && target.matches("tbody.entry");
+    var slot = isRow ? target.querySelector("[data-row-message]") : null;
     if (!slot) {
       showStatus(text);
       return;
@@ -79,7 +80,7 @@
     var detail = event.detail;
     var status = detail.xhr.status;
     if (status === 400 || status === 409 || status === 422) {
-      // The server answers these with the row re-rendered: its current values, the
+      // The server returns these with the row re-rendered: its current values, the
       // field errors or the reason the save was rejected.
       detail.shouldSwap = true;
       detail.isError = false;
