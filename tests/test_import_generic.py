@@ -526,3 +526,15 @@ def test_command_fails_on_errors(web):
         call_command("import_orders", str(DATA / "orders_bad.csv"), "--format", "generic", "--channel", "web", stderr=err)
 
     assert "row 5, column qty" in err.getvalue()
+
+
+def test_reimport_clears_emptied_cells_and_flags(web):
+    run(b"order_ref,approved_at,items_unavailable,region\nRX-1,2026-05-04T10:00,yes,BE\nRX-2,2026-05-04T11:00,1,HH\n")
+
+    report = run(b"order_ref,approved_at,items_unavailable,region\nRX-1,,no,\nRX-2,,0,\n")
+
+    assert report.updated == 2
+    for ref in ("RX-1", "RX-2"):
+        cleared = entry(ref)
+        assert (cleared.approved_at, cleared.items_unavailable, cleared.region) == (None, False, "")
+        assert cleared.stage == Stage.AWAITING_APPROVAL

@@ -173,7 +173,7 @@ def import_olist(
     A dry run reports the counts and writes nothing. A real run creates the marketplace
     channel if it is missing and records an ImportRun.
     """
-    report = ImportReport(dry_run=dry_run, encoding="utf-8", delimiter=",")
+    report = ImportReport(dry_run=dry_run)
     started = time.monotonic()
     try:
         zone = ZoneInfo(options.source_tz)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, models, router, transaction
 
 from backlog.models import (
     OPEN_STATUSES,
@@ -35,8 +35,11 @@ logger = logging.getLogger(__name__)
 
 # Keys per `IN (...)` lookup: small enough for any database's bound-parameter limit.
 KEY_CHUNK_SIZE = 500
-# Rows per INSERT or UPDATE statement.
+# Rows per INSERT statement.
 WRITE_BATCH_SIZE = 1000
+# Rows per UPDATE ... FROM (VALUES ...) statement: 500 rows of up to 60 values stay under
+# the bound-parameter limits of SQLite (32,766) and PostgreSQL (65,535).
+UPDATE_BATCH_SIZE = 500
 PROGRESS_FIELDS = ("approved_at", "handed_over_at", "delivered_at")
 # Foreign keys shown on the timeline by their code rather than their id.
 DISPLAYED_AS_CODE = {"channel_id": ("channel", Channel), "resolution_method_id": ("resolution_method", ResolutionMethod)}
@@ -148,9 +151,7 @@ def plan_apply(plan: UpsertPlan, *, actor=None, now: datetime, reason: str = "")
     changed_entries = [change.entry for change in plan.changed]
     if changed_entries:
         update_fields = sorted(set().union(*(change.fields for change in plan.changed)))
-        BacklogEntry.objects.bulk_update(
-            changed_entries, [*update_fields, "version", "updated_at"], batch_size=WRITE_BATCH_SIZE
-        )
+        update_in_bulk(BacklogEntry, changed_entries, [*update_fields, "version", "updated_at"])
 
     relined = [change for change in plan.changed if change.lines is not None]
     for chunk in _chunks([change.entry.pk for change in relined]):
@@ -186,6 +187,46 @@ def plan_apply(plan: UpsertPlan, *, actor=None, now: datetime, reason: str = "")
         unchanged=plan.unchanged,
         touched=[*new_entries, *changed_entries],
     )
+
+
+def update_in_bulk(model: type[models.Model], objects: Sequence[models.Model], field_names: Sequence[str]) -> None:
+    """Write the fields of many rows with one UPDATE ... FROM (VALUES ...) per batch.
+
+    Django's bulk_update builds a CASE expression per field with a branch per row, and its
+    Python-side cost grows with rows times fields: it made re-importing 8,000 changed
+    Olist orders several times slower than creating them. Databases other than PostgreSQL
+    and SQLite fall back to bulk_update.
+    """
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor not in ("postgresql", "sqlite"):
+        model.objects.bulk_update(objects, field_names, batch_size=100)
+        return
+
+    fields = [model._meta.get_field(name) for name in field_names]
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    primary_key = quote(model._meta.pk.column)
+
+    def placeholder(field: models.Field) -> str:
+        # PostgreSQL infers no type for a VALUES column that is NULL in every row. SQLite
+        # needs no cast, and its CAST to a date type would turn text into a number.
+        return f"CAST(%s AS {field.cast_db_type(connection)})" if connection.vendor == "postgresql" else "%s"
+
+    row_sql = "(" + ", ".join(["%s", *(placeholder(field) for field in fields)]) + ")"
+    assignments = ", ".join(
+        f"{quote(field.column)} = v.column{position}" for position, field in enumerate(fields, start=2)
+    )
+    with connection.cursor() as cursor:
+        for batch in _chunks(objects, UPDATE_BATCH_SIZE):
+            params: list[Any] = []
+            for obj in batch:
+                params.append(obj.pk)
+                params.extend(field.get_db_prep_save(getattr(obj, field.attname), connection) for field in fields)
+            cursor.execute(
+                f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row_sql] * len(batch))}) AS v "
+                f"WHERE {table}.{primary_key} = v.column1",
+                params,
+            )
 
 
 def _check_unique_refs(rows: Sequence[EntryRow]) -> None:
