@@ -2,11 +2,13 @@
 
 import os
 import re
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from backlog.models import BacklogEntry
 from backlog.services.entries import TriageDecision, entry_decide
@@ -135,11 +137,13 @@ def test_queue_poll_waits_while_lead_is_typing(live_server, page, browser_backlo
     page.clock.install()
     sign_in(page, lead.username)
     polls = []
-    page.on("request", lambda request: polls.append(request.headers.get("hx-target")))
+    # Recorded when the response has arrived, so a poll still in flight cannot swap later.
+    page.on("requestfinished", lambda request: polls.append(request.headers.get("hx-target")))
+
 
     # An idle queue refreshes on the poll.
     page.clock.run_for(POLL_MILLISECONDS)
-    wait_until(lambda: "queue-panel" in polls)
+    wait_until(page, lambda: "queue-panel" in polls)
     assert page.evaluate("queueBusy()") is False
 
     # A focused input pauses the queue poll.
@@ -160,7 +164,7 @@ def test_queue_poll_waits_while_lead_is_typing(live_server, page, browser_backlo
     )
     polls.clear()
     page.clock.run_for(POLL_MILLISECONDS)
-    wait_until(lambda: "summary-panel" in polls)
+    wait_until(page, lambda: "summary-panel" in polls)
     assert "queue-panel" not in polls
     assert eta_input.input_value() == local_input(30)
     assert page.get_by_label(f"Owner of {changed_elsewhere.reference}").input_value() == ""
@@ -171,9 +175,9 @@ def test_queue_poll_waits_while_lead_is_typing(live_server, page, browser_backlo
     page.get_by_role("heading", name="Filters").click()
     polls.clear()
     page.clock.run_for(POLL_MILLISECONDS)
-    wait_until(lambda: "queue-panel" in polls)
+    wait_until(page, lambda: "queue-panel" in polls)
     owner_select = page.get_by_label(f"Owner of {changed_elsewhere.reference}")
-    wait_until(lambda: owner_select.input_value() == str(support.pk))
+    wait_until(page, lambda: owner_select.input_value() == str(support.pk))
 
 
 def test_entry_page_opens_from_the_queue(live_server, page, browser_backlog, sign_in):
@@ -189,20 +193,20 @@ def test_entry_page_opens_from_the_queue(live_server, page, browser_backlog, sig
 
 def expect_text(locator, text: str, *, timeout_ms: int = 5000) -> None:
     """Wait until `locator` contains `text`, failing with what it showed instead."""
-    from playwright.sync_api import expect
-
     expect(locator).to_contain_text(text, timeout=timeout_ms)
 
 
-def wait_until(condition, *, timeout_s: float = 5.0) -> None:
-    """Poll `condition` in real time; the page clock may be frozen, the test's is not."""
-    import time
+def wait_until(page, condition, *, timeout_s: float = 5.0) -> None:
+    """Check `condition` every 50 ms of real time until it holds.
 
+    Waiting through Playwright, not time.sleep, lets the sync API deliver the page's
+    events meanwhile; the page's own clock may be frozen by page.clock.
+    """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.05)
+        page.wait_for_timeout(50)
     raise AssertionError(f"Condition still false after {timeout_s} s.")
 
 

@@ -69,6 +69,12 @@
     slot.parentElement.hidden = false;
   }
 
+  // A poll is the queue panel refreshing itself; a filter form, tab or page link that
+  // targets the panel is the lead's own request and always swaps.
+  function isQueuePoll(detail) {
+    return detail.target.id === QUEUE_PANEL_ID && detail.requestConfig && detail.requestConfig.elt === detail.target;
+  }
+
   function redirectedToLogin(xhr) {
     if (!xhr.responseURL) {
       return false;
@@ -95,6 +101,10 @@
       // An expired session turns the poll into the login page; keep the panels as they are.
       detail.shouldSwap = false;
       showInline(detail.target, SIGNED_OUT_MESSAGE);
+    } else if (status < 300 && isQueuePoll(detail) && queueBusy()) {
+      // The lead started typing while this poll was in flight, so its rows are stale
+      // next to what they typed; the next poll after the save brings them in.
+      detail.shouldSwap = false;
     } else if (status < 300) {
       clearStatus();
     }
