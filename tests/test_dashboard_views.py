@@ -713,3 +713,26 @@ def test_decide_keeps_owner_who_lost_role(client, channels, lead):
     entry.refresh_from_db()
     assert entry.owner == former
     assert entry.due_at is not None
+
+
+# Cycles page
+
+
+def test_cycle_list_shows_recent_cycles(client, entry, lead):
+    now = timezone.now()
+    cycle_run(now=now - timedelta(minutes=30))
+    cycle_run(now=now)
+    client.force_login(lead)
+
+    response = client.get(reverse("cycle-list"))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert len(response.context["cycles"]) == 2
+    assert page.count("Nobody on duty") == 2
+
+
+def test_cycle_list_checks_roles(client, no_role_user):
+    assert client.get(reverse("cycle-list")).status_code == 302
+    client.force_login(no_role_user)
+    assert client.get(reverse("cycle-list")).status_code == 403

@@ -1,1 +1,7 @@
-urlpatterns = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("cycles/", views.cycle_list, name="cycle-list"),
+]

@@ -61,7 +61,7 @@ def _summary_context(cycle, *, now: datetime) -> dict:
         "slot_start": slot_start,
         "slot_end": next_slot_start(slot_start),
         "cycle": cycle,
-        "cycle_is_current": cycle is not None and cycle.slot_start == slot_start,
+        "cycle_is_current": _is_current(cycle, now=now),
         "counts": selectors.open_counts_by_type_and_age(now=now),
         "summary_panel_id": SUMMARY_PANEL_ID,
         "zone_name": settings.TIME_ZONE,
@@ -95,6 +95,7 @@ def _queue_context(request: HtmxHttpRequest, cycle, *, now: datetime) -> dict:
     return {
         "now": now,
         "cycle": cycle,
+        "cycle_is_current": _is_current(cycle, now=now),
         "filterset": filterset,
         "filters": {name: request.GET.get(name, "") for name in FILTER_PARAMS},
         "show_open_entries": show_open_entries,
@@ -113,6 +114,10 @@ def _queue_context(request: HtmxHttpRequest, cycle, *, now: datetime) -> dict:
         "queue_panel_id": QUEUE_PANEL_ID,
         "zone_name": settings.TIME_ZONE,
     }
+
+
+def _is_current(cycle, *, now: datetime) -> bool:
+    return cycle is not None and cycle.slot_start == slot_start_for(now)
 
 
 def _query_of(params: QueryDict, names: tuple[str, ...], **extra: str) -> str:
