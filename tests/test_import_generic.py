@@ -109,7 +109,7 @@ def test_cp1252_names_stored_exactly(web, encoding):
     assert entry("RX-41003").note == "Lieferung verspätet – Kunde informiert"
 
 
-def test_cp1252_file_forced_utf8_fails_naming_encoding_and_row(web):
+def test_cp1252_file_read_as_utf8_fails(web):
     report = run(read("names_cp1252.csv"), encoding="utf-8")
 
     assert len(report.errors) == 1
@@ -130,7 +130,7 @@ def test_failed_import_is_recorded_for_audit(web):
     assert import_run.errors[0]["row"] == 2
 
 
-def test_utf8_file_read_as_cp1252_rejected_instead_of_mojibake(web):
+def test_utf8_file_read_as_cp1252_rejected(web):
     data = read("names_cp1252.csv").decode("cp1252").encode("utf-8")
 
     report = run(data, encoding="cp1252")
@@ -209,7 +209,7 @@ def test_reimport_same_file_changes_nothing(web):
     assert TimelineEvent.objects.count() == events_after_first
 
 
-def test_reimport_changed_file_updates_and_logs_old_and_new(web):
+def test_reimport_changed_row_logs_change(web):
     run(read("orders_mon.csv"))
 
     report = run(read("orders_mon_v2.csv"))
@@ -238,7 +238,7 @@ def test_reimport_new_order_with_same_content_is_created(web):
     assert list(copy.events.values_list("kind", flat=True))[0] == TimelineEvent.Kind.CREATED
 
 
-def test_rows_sharing_order_ref_form_one_entry_with_lines(web):
+def test_rows_of_one_order_form_lines(web):
     run(read("orders_mon.csv"))
 
     assert line_tuples("RX-50002") == [

@@ -22,7 +22,7 @@ def max_upload_bytes() -> int:
 
 
 class ImportUploadForm(forms.Form):
-    file = forms.FileField(label="CSV file", help_text="One row per order line; see the format guide.")
+    file = forms.FileField(label="CSV file", help_text="One row per order line; the columns are listed below.")
     channel = forms.ModelChoiceField(
         queryset=Channel.objects.all(),
         to_field_name="code",

@@ -29,7 +29,7 @@ EXPORT_COLUMNS = (
     "due_at",
     "detected_at",
 )
-# Rows fetched per database round trip; memory stays flat whatever the number of entries.
+# Rows fetched per database round trip, so memory stays flat whatever the number of entries.
 EXPORT_CHUNK_SIZE = 2000
 UTF8_BOM = "\ufeff"
 

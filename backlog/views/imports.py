@@ -48,12 +48,14 @@ def _preview(request: HttpRequest) -> HttpResponse:
 def _confirm(request: HttpRequest) -> HttpResponse:
     confirm_form = ImportConfirmForm(request.POST)
     if not confirm_form.is_valid():
-        return render(request, TEMPLATE, {"form": ImportUploadForm(), "problem": "The confirmation is incomplete. Upload the file again."}, status=400)
+        context = {"form": ImportUploadForm(), "problem": "The confirmation is incomplete. Upload the file again."}
+        return render(request, TEMPLATE, context, status=400)
 
     signed = confirm_form.cleaned_data["pending"]
     try:
         data, options = pending_load(signed, user_id=request.user.pk)
     except PendingUploadError as exc:
+        logger.info("Rejected the import confirmation of user %s: %s", request.user.pk, exc)
         return render(request, TEMPLATE, {"form": ImportUploadForm(), "problem": str(exc)}, status=400)
 
     report = import_generic(data, options=options, actor=request.user, now=timezone.now(), dry_run=False)

@@ -106,8 +106,8 @@ class Command(BaseCommand):
 
     def _print(self, report: ImportReport) -> None:
         if report.encoding or report.delimiter:
-            how = "detected" if report.delimiter_detected else "chosen"
-            self.stdout.write(f"Encoding {report.encoding or '-'}, delimiter {report.delimiter!r} ({how}).")
+            origin = "detected" if report.delimiter_detected else "chosen"
+            self.stdout.write(f"Encoding {report.encoding_label or '-'}, delimiter {report.delimiter!r} ({origin}).")
         if report.delimiter_warning:
             self.stdout.write(self.style.WARNING(report.delimiter_warning))
         if report.ignored_columns:

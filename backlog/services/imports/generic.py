@@ -65,7 +65,7 @@ COLUMN_ALIASES = {"eta": "promised_at", "external_ref": "order_ref"}
 # An empty cell in these columns states nothing: the default channel applies, the stage is
 # derived from the timestamps and the status is kept or derived.
 EMPTY_MEANS_UNSTATED = ("channel", "stage", "status")
-# Free text keeps its spaces; every other cell is stripped of surrounding whitespace.
+# Free text keeps its spaces, and every other cell is stripped of surrounding whitespace.
 FREE_TEXT_COLUMNS = ("customer_name", "note")
 DATE_COLUMNS = (
     "ordered_at",
@@ -94,11 +94,11 @@ MAX_QUANTITY = 2_147_483_647
 @dataclass(frozen=True)
 class GenericOptions:
     source: str = DEFAULT_SOURCE
-    # Code of the channel for rows without one; empty means every row must name its channel.
+    # Code of the channel for rows without one. Empty means every row must name its channel.
     channel: str = ""
     encoding: str = "auto"
     delimiter: str = "auto"
-    # strptime format for every date cell of the file; empty means ISO 8601.
+    # strptime format for every date cell of the file. Empty means ISO 8601.
     date_format: str = ""
     file_name: str = ""
 
@@ -445,7 +445,7 @@ class _GenericParser:
     # Cells
 
     def _parse_cell(self, column: str, text: str) -> Any:
-        """Return the cell's value; raise ValueError with a message for an invalid one."""
+        """Return the cell's value, or raise ValueError with a message for an invalid one."""
         if column in DATE_COLUMNS:
             return self.dates.parse(text) if text else None
         parser = CELL_PARSERS.get(column)

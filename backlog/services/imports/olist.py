@@ -51,7 +51,7 @@ CHANNEL_NAME = "Marketplace"
 CANCEL_METHOD_CODE = "cancel-refund"
 # Olist's timestamps are local times of São Paulo, without an offset.
 DEFAULT_SOURCE_TZ = "America/Sao_Paulo"
-# Olist has no customer names; this prefix and the start of the customer's id stand in.
+# Olist has no customer names, so the name is this prefix and the start of the customer's id.
 CUSTOMER_NAME_PREFIX = "Customer "
 CUSTOMER_ID_CHARS = 8
 
@@ -149,7 +149,7 @@ def order_state_at(facts: OrderFacts, as_of: datetime) -> OrderState:
 
 
 def parse_as_of(text: str, *, source_tz: str = DEFAULT_SOURCE_TZ) -> datetime:
-    """Parse an ISO 8601 time; without an offset it is read in the source's zone.
+    """Parse an ISO 8601 time. A time without an offset is read in the source's zone.
 
     The source's zone is the one Olist's timestamps are in, so "2017-11-30T12:00"
     compares directly with the times in the files.
@@ -168,7 +168,7 @@ def import_olist(
     now: datetime,
     dry_run: bool = False,
 ) -> ImportReport:
-    """Import the Olist files of `folder` as of `options.as_of`; see the module docstring.
+    """Import the Olist files of `folder` as of `options.as_of`, by the module docstring's rules.
 
     A dry run reports the counts and writes nothing. A real run creates the marketplace
     channel if it is missing and records an ImportRun.
@@ -178,7 +178,7 @@ def import_olist(
     try:
         zone = ZoneInfo(options.source_tz)
     except (ZoneInfoNotFoundError, ValueError):
-        report.add_error(RowError(None, "", options.source_tz, "Unknown time zone for --source-tz."))
+        report.add_error(RowError(None, "", options.source_tz, "Unknown time zone: use an IANA name such as America/Sao_Paulo."))
         zone = None
     reader = _OlistReader(folder, catalog=options.catalog or folder.parent / "catalog", zone=zone, report=report)
     if zone is not None:
@@ -221,7 +221,7 @@ def _write(
         cancel_method_id = (
             ResolutionMethod.objects.filter(code=CANCEL_METHOD_CODE).values_list("pk", flat=True).first()
         )
-        # A dry run may lack the channel; 0 stands in for its id, because nothing is written.
+        # A dry run may lack the channel. Its id is then 0, which is harmless because nothing is written.
         rows, skipped = reader.entry_rows(
             as_of=as_of,
             shift=shift,

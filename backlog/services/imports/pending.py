@@ -4,8 +4,8 @@ The bytes are kept in a file named by a random token under IMPORT_UPLOAD_DIR (de
 var/import-uploads beside the SQLite file), so any web process of the host can finish the
 import the preview started. Hosts that share the load must share that folder, for example
 a volume mounted on each. The token reaches the browser only inside a value signed with
-SECRET_KEY that binds it to the user and to the options of the preview, so a user can
-neither pick another user's file nor change the options between preview and import.
+SECRET_KEY, and that value binds it to the user and to the options of the preview. A user
+can therefore neither pick another user's file nor change the options after the preview.
 """
 
 import logging
@@ -23,7 +23,7 @@ from .generic import GenericOptions
 logger = logging.getLogger(__name__)
 
 SIGNING_SALT = "backlog.imports.pending"
-# A preview older than this must be uploaded again; files older than it are deleted.
+# A preview older than this must be uploaded again, and files older than it are deleted.
 PENDING_MAX_AGE_SECONDS = 3600
 
 

@@ -106,7 +106,7 @@ def decode(data: bytes, choice: str) -> DecodedText:
             )
         _reject_utf8_read_as_cp1252(data)
         return _decode_cp1252(data)
-    raise ValueError(f"Unknown encoding choice {choice!r}; expected one of {', '.join(ENCODING_CHOICES)}.")
+    raise ValueError(f"Unknown encoding choice {choice!r}. Expected one of {', '.join(ENCODING_CHOICES)}.")
 
 
 def _row_of_offset(data: bytes, offset: int) -> int:
@@ -185,7 +185,7 @@ def choose_delimiter(text: str, choice: str, *, known_columns: Iterable[str]) ->
     """
     if choice != "auto":
         if choice not in DETECTED_DELIMITERS:
-            raise ValueError(f"Unknown delimiter {choice!r}; expected a comma or a semicolon.")
+            raise ValueError(f"Unknown delimiter {choice!r}. Expected a comma or a semicolon.")
         return DelimiterChoice(delimiter=choice, detected=False)
 
     header = next((line for line in text.splitlines() if line.strip()), "")
@@ -215,7 +215,7 @@ def normalise_header(name: str) -> str:
 
 
 def read_records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """Yield (row number, cells) for each record; the header is row 1."""
+    """Yield (row number, cells) for each record, where the header is row 1."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     number = 0
     try:
@@ -244,7 +244,7 @@ class DateReader:
         return f"ISO 8601 such as {ISO_EXAMPLE}"
 
     def parse(self, text: str) -> datetime:
-        """Return the cell's time in UTC; raise ValueError with a message for a bad cell."""
+        """Return the cell's time in UTC, or raise ValueError with a message for a bad cell."""
         try:
             if self.date_format:
                 value = datetime.strptime(text, self.date_format)

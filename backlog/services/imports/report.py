@@ -1,12 +1,13 @@
-"""What an import found and did, shared by the command, the upload page and the API."""
+"""The outcome of an import, shared by the command, the upload page and the API."""
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# A broken file can carry an error on every row; past this many the report keeps a count only.
+# A broken file can carry an error on every row, so past this many the report keeps a count only.
 MAX_REPORTED_ERRORS = 500
 # Preview rows shown on the upload page and printed by a dry run.
 PREVIEW_ROWS = 10
+ENCODING_LABELS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with byte order mark", "cp1252": "Windows-1252"}
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,13 @@ class RowError:
         if self.column:
             place.append(f"column {self.column}")
         where = ", ".join(place) or "file"
-        shown = f" (value {self.value!r})" if self.value else ""
-        return f"{where}: {self.message}{shown}"
+        value_text = f" (value {self.value!r})" if self.value else ""
+        return f"{where}: {self.message}{value_text}"
 
 
 @dataclass(frozen=True)
 class ColumnMapping:
-    """Where one column of the file goes: an import field, or nowhere when it is ignored."""
+    """The target of one column of the file: an import field, or None for an ignored column."""
 
     position: int
     header: str
@@ -60,7 +61,7 @@ class ImportReport:
     delimiter: str = ""
     # True when the delimiter was detected and not chosen by the user.
     delimiter_detected: bool = False
-    # Set when detection found more than one plausible delimiter; the preview shows it.
+    # Set when detection found more than one plausible delimiter, for the preview to show.
     delimiter_warning: str = ""
     preview: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -71,6 +72,10 @@ class ImportReport:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def encoding_label(self) -> str:
+        return ENCODING_LABELS.get(self.encoding, self.encoding)
 
     @property
     def error_count(self) -> int:

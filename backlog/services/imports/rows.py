@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from backlog.models import Stage, Status
 
-# Entry fields an import may write. A row's `values` holds a subset of them: the fields its
+# Entry fields an import may write. A row's `values` contains a subset of them: the fields its
 # source states. A field the source does not state keeps its stored value on update.
 ENTRY_FIELDS = (
     "channel_id",
@@ -64,8 +64,8 @@ class LineRow:
 class EntryRow:
     """One order as a source states it, keyed by its external reference.
 
-    `lines` is None when the source says nothing about lines, so the stored lines stay;
-    an empty list means the order has no lines.
+    `lines` is None when the source states no lines, so the stored lines stay. An empty
+    list means the order has no lines.
     """
 
     external_ref: str
@@ -99,7 +99,7 @@ def stage_from_timestamps(
 
 def preview_of(row: EntryRow, *, channel_codes: dict[int, str]) -> dict[str, str]:
     """Describe a row for the preview table: what the source states, times in the site's zone."""
-    def shown(name: str) -> str:
+    def display(name: str) -> str:
         if name not in row.values:
             return ""
         value = row.values[name]
@@ -116,11 +116,11 @@ def preview_of(row: EntryRow, *, channel_codes: dict[int, str]) -> dict[str, str
         "rows": ", ".join(str(number) for number in row.source_rows),
         "order_ref": row.external_ref,
         "channel": channel_codes.get(channel_id, "") if channel_id else "",
-        "customer_name": shown("customer_name"),
-        "stage": shown("stage") or ("derived" if row.values else ""),
-        "status": shown("status"),
-        "ordered_at": shown("ordered_at"),
-        "promised_at": shown("promised_at"),
-        "items_unavailable": shown("items_unavailable"),
+        "customer_name": display("customer_name"),
+        "stage": display("stage") or ("derived" if row.values else ""),
+        "status": display("status"),
+        "ordered_at": display("ordered_at"),
+        "promised_at": display("promised_at"),
+        "items_unavailable": display("items_unavailable"),
         "lines": "; ".join(str(line) for line in row.lines) if row.lines is not None else "",
     }

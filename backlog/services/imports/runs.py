@@ -16,7 +16,7 @@ def import_run_record(
     file_name: str,
     started_at: datetime,
 ) -> ImportRun:
-    """Store the outcome of an import; a run with errors is stored too, with nothing imported."""
+    """Store the outcome of an import. A run with errors is stored too, with nothing imported."""
     run = ImportRun.objects.create(
         started_at=started_at,
         actor=actor,

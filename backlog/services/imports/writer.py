@@ -68,7 +68,7 @@ class EntryChange:
 
 @dataclass
 class UpsertPlan:
-    """What an upsert would write; computing it reads the database but writes nothing."""
+    """The writes an upsert would make. Computing them reads the database and writes nothing."""
 
     source: str
     new: list[tuple[BacklogEntry, list[LineRow]]] = field(default_factory=list)
@@ -91,8 +91,8 @@ def entries_upsert(
     """Create or update one entry per row, then record demand and classify what changed.
 
     Re-sending the same rows changes nothing and writes no event. `classify_at` is the
-    time classification is computed for, `now` by default; an import as of a past time
-    passes that time. Unchanged entries are not re-classified.
+    time classification is computed for, and defaults to `now`. An import as of a past
+    time passes that time. Unchanged entries are not re-classified.
     """
     with transaction.atomic():
         started = time.monotonic()
@@ -244,11 +244,23 @@ def _chunks(values: Sequence, size: int = KEY_CHUNK_SIZE) -> Iterable[Sequence]:
 
 def _load_entries(source: str, refs: Sequence[str], *, lock: bool) -> dict[str, BacklogEntry]:
     stored: dict[str, BacklogEntry] = {}
-    for chunk in _chunks(refs):
-        query = BacklogEntry.objects.filter(source=source, external_ref__in=chunk).order_by("pk")
-        if lock:
-            # Locked in primary-key order, like every other multi-row lock in the project.
-            query = query.select_for_update()
+    if not lock:
+        for chunk in _chunks(refs):
+            stored.update(
+                (entry.external_ref, entry)
+                for entry in BacklogEntry.objects.filter(source=source, external_ref__in=chunk)
+            )
+        return stored
+
+    # Rows are locked in ascending primary-key order across all chunks, so two imports
+    # that touch the same entries wait for each other instead of deadlocking.
+    primary_keys = sorted(
+        pk
+        for chunk in _chunks(refs)
+        for pk in BacklogEntry.objects.filter(source=source, external_ref__in=chunk).values_list("pk", flat=True)
+    )
+    for chunk in _chunks(primary_keys):
+        query = BacklogEntry.objects.filter(pk__in=chunk).order_by("pk").select_for_update()
         stored.update((entry.external_ref, entry) for entry in query)
     return stored
 
@@ -344,7 +356,7 @@ def _derive(target: dict[str, Any], *, provided: set[str], is_new: bool, now: da
 
     - detected_at follows ordered_at, because age counts from the purchase.
     - The stage follows the progress timestamps, on a new entry or when the source states
-      any of them; a row that says nothing about progress leaves the stage alone.
+      any of them. A row without progress timestamps leaves the stage alone.
     - A delivered entry still open is closed; closed-at is the delivery time, or `now`
       when the source closes an entry without one. Reopening clears closed-at.
     """
@@ -379,15 +391,15 @@ class _CodeLabels:
         self._codes: dict[str, dict[int, str]] = {}
 
     def display(self, changes: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        shown = {}
+        displayed = {}
         for name, change in changes.items():
             if name in DISPLAYED_AS_CODE:
                 label, model = DISPLAYED_AS_CODE[name]
                 codes = self._codes_of(name, model)
                 change = {"old": codes.get(change["old"], change["old"]), "new": codes.get(change["new"], change["new"])}
                 name = label
-            shown[name] = change
-        return shown
+            displayed[name] = change
+        return displayed
 
     def _codes_of(self, name: str, model) -> dict[int, str]:
         if name not in self._codes:
