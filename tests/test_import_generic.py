@@ -515,6 +515,7 @@ def test_command_dry_run_writes_nothing(web):
     call_command("import_orders", str(DATA / "orders_mon.csv"), "--format", "generic", "--channel", "web", "--dry-run", stdout=out)
 
     assert "dry run" in out.getvalue()
+    assert "  2 | RX-50001 | web | derived | - | SKU-100 x 1" in out.getvalue()
     assert BacklogEntry.objects.count() == 0
 
 
@@ -538,3 +539,24 @@ def test_reimport_clears_emptied_cells_and_flags(web):
         cleared = entry(ref)
         assert (cleared.approved_at, cleared.items_unavailable, cleared.region) == (None, False, "")
         assert cleared.stage == Stage.AWAITING_APPROVAL
+
+
+def test_unclosed_quote_is_an_error(web):
+    report = run(b'order_ref,note\nRX-1,"never closed\nRX-2,fine\n')
+
+    assert report.errors[0].row == 2
+    assert "malformed" in report.errors[0].message
+    assert BacklogEntry.objects.count() == 0
+
+
+def test_nul_character_is_an_error(web):
+    report = run(b"order_ref,note\nRX-1,ok\nRX-2,a\x00b\n")
+
+    assert report.errors[0].row == 3
+    assert "NUL" in report.errors[0].message
+
+
+def test_date_out_of_range_is_an_error(web):
+    report = run(b"order_ref,ordered_at\nRX-1,9999-12-31T23:59-14:00\n")
+
+    assert [(error.row, error.column) for error in report.errors] == [(2, "ordered_at")]

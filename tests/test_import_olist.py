@@ -403,4 +403,4 @@ def test_sample_full_import_takes_seconds(olist_sample):
     report = olist(olist_sample, as_of=None)
 
     assert report.created == 8000
-    assert sum(report.timings.get(step, 0) for step in ("read", "prepare", "write")) < 30
+    assert sum(report.timings.get(step, 0) for step in ("read", "prepare", "write")) < 15

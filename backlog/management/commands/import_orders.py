@@ -114,6 +114,11 @@ class Command(BaseCommand):
             self.stdout.write(f"Ignored columns: {', '.join(report.ignored_columns)}.")
         for note in report.notes:
             self.stdout.write(note)
+        if report.dry_run and report.preview:
+            self.stdout.write("First orders as read (row, reference, channel, stage, status, lines):")
+            for row in report.preview:
+                cells = (row["rows"], row["order_ref"], row["channel"], row["stage"], row["status"], row["lines"])
+                self.stdout.write("  " + " | ".join(cell or "-" for cell in cells))
         for error in report.errors:
             self.stderr.write(str(error))
         if report.errors_not_listed:

@@ -215,15 +215,34 @@ def normalise_header(name: str) -> str:
 
 
 def read_records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """Yield (row number, cells) for each record, where the header is row 1."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    """Yield (row number, cells) for each record, where the header is row 1.
+
+    The reader is strict, so a quoted cell that is never closed fails instead of silently
+    swallowing the rows after it.
+    """
+    nul_at = text.find("\x00")
+    if nul_at != -1:
+        raise FileProblem(
+            RowError(
+                row=text.count("\n", 0, nul_at) + 1,
+                column="",
+                value="",
+                message="The file contains a NUL character, which text files do not have. Is it a CSV file?",
+            )
+        )
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     number = 0
     try:
         for number, record in enumerate(reader, start=1):
             yield number, record
     except csv.Error as exc:
         raise FileProblem(
-            RowError(row=number + 1, column="", value="", message=f"The CSV is malformed: {exc}.")
+            RowError(
+                row=number + 1,
+                column="",
+                value="",
+                message=f"The CSV is malformed ({exc}). Check the quotes from this row on.",
+            )
         ) from exc
 
 
@@ -254,4 +273,7 @@ class DateReader:
             raise ValueError(f"Invalid date: expected {self.expected}.") from None
         if value.tzinfo is None:
             value = value.replace(tzinfo=self.zone)
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("Invalid date: out of the supported range.") from None
