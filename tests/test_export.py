@@ -31,7 +31,12 @@ def export_rows(params=None) -> list[dict[str, str]]:
 @pytest.fixture
 def reasons():
     return [
-        {"signal": "handover_late", "type": "processing", "label": "Hand-over is late", "values": {}},
+        {
+            "signal": "handover_late",
+            "type": "processing",
+            "label": "Hand-over is late",
+            "values": {},
+        },
         {"signal": "region_surge", "type": "demand", "label": "Region surge", "values": {}},
     ]
 
@@ -84,8 +89,13 @@ def test_export_applies_dashboard_filters(lead):
     EntryFactory(external_ref="STORE-1", channel=store, owner=lead)
     EntryFactory(external_ref="STORE-2", channel=store, due_at=NOW - timedelta(hours=1))
 
-    assert [row["external_ref"] for row in export_rows({"channel": "store"})] == ["STORE-1", "STORE-2"]
-    assert [row["external_ref"] for row in export_rows({"channel": "store", "unowned": "1"})] == ["STORE-2"]
+    assert [row["external_ref"] for row in export_rows({"channel": "store"})] == [
+        "STORE-1",
+        "STORE-2",
+    ]
+    assert [row["external_ref"] for row in export_rows({"channel": "store", "unowned": "1"})] == [
+        "STORE-2"
+    ]
     assert [row["external_ref"] for row in export_rows({"overdue": "1"})] == ["STORE-2"]
     assert [row["external_ref"] for row in export_rows({"owner": "lead-anna"})] == ["STORE-1"]
 

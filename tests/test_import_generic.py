@@ -9,9 +9,19 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from backlog.models import BacklogEntry, ImportRun, Stage, Status, TimelineEvent
-from backlog.services.imports import EntryRow, GenericOptions, LineRow, entries_upsert, import_generic
-from backlog.services.imports.reading import choose_delimiter, neutralise_formula, strip_formula_guard
+from backlog.services.imports import (
+    EntryRow,
+    GenericOptions,
+    LineRow,
+    entries_upsert,
+    import_generic,
+)
 from backlog.services.imports.generic import KNOWN_COLUMNS
+from backlog.services.imports.reading import (
+    choose_delimiter,
+    neutralise_formula,
+    strip_formula_guard,
+)
 from tests.factories import ChannelFactory
 
 DATA = Path(__file__).parent / "data" / "generic"
@@ -45,7 +55,9 @@ def entry(ref: str, source: str = "generic") -> BacklogEntry:
 
 
 def line_tuples(ref: str, source: str = "generic") -> list[tuple]:
-    return list(entry(ref, source).lines.values_list("sku", "quantity", "category", "seller", "unit_price"))
+    return list(
+        entry(ref, source).lines.values_list("sku", "quantity", "category", "seller", "unit_price")
+    )
 
 
 # Excel's "CSV UTF-8" with a byte order mark
@@ -85,7 +97,9 @@ def test_file_without_bom_gives_identical_result(web):
     assert without_bom.ignored_columns == with_bom.ignored_columns
     fields = ("external_ref", "promised_at", "stage", "status", "channel_id", "ordered_at")
     stored = {
-        source: list(BacklogEntry.objects.filter(source=source).order_by("external_ref").values_list(*fields))
+        source: list(
+            BacklogEntry.objects.filter(source=source).order_by("external_ref").values_list(*fields)
+        )
         for source in ("with-bom", "without-bom")
     }
     assert stored["with-bom"] == stored["without-bom"]
@@ -157,7 +171,13 @@ def test_semicolon_file_gives_five_columns(web, delimiter):
     assert report.errors == []
     assert report.delimiter == ";"
     assert report.delimiter_detected is (delimiter == "auto")
-    assert [column.field for column in report.columns] == ["order_ref", "sku", "qty", "promised_at", "note"]
+    assert [column.field for column in report.columns] == [
+        "order_ref",
+        "sku",
+        "qty",
+        "promised_at",
+        "note",
+    ]
     assert entry("RX-42001").note == "Karton beschädigt, Ecke eingedrückt"
     assert line_tuples("RX-42002") == [("SKU-2002", 3, "", "", None)]
 
@@ -172,14 +192,18 @@ def test_semicolon_file_forced_comma_is_single_column_error(web):
 
 
 def test_delimiter_detection_warns_when_both_split_header():
-    choice = choose_delimiter("order_ref;customer_name,region\n", "auto", known_columns=KNOWN_COLUMNS)
+    choice = choose_delimiter(
+        "order_ref;customer_name,region\n", "auto", known_columns=KNOWN_COLUMNS
+    )
 
     assert choice.detected
     assert "Check the column mapping" in choice.warning
 
 
 def test_delimiter_detection_sure_for_plain_header():
-    choice = choose_delimiter("order_ref;sku;qty;eta;note\nA;B;1;2026-05-12;x, y;\n", "auto", known_columns=KNOWN_COLUMNS)
+    choice = choose_delimiter(
+        "order_ref;sku;qty;eta;note\nA;B;1;2026-05-12;x, y;\n", "auto", known_columns=KNOWN_COLUMNS
+    )
 
     assert choice.delimiter == ";"
     assert choice.warning == ""
@@ -257,7 +281,10 @@ def test_changed_line_replaces_lines_and_logs_them(web):
     assert report.updated == 1
     assert line_tuples("RX-50002")[1][:2] == ("SKU-201", 4)
     event = entry("RX-50002").events.get(kind=TimelineEvent.Kind.UPDATED)
-    assert event.changes["lines"] == {"old": "SKU-200 x 2; SKU-201 x 1", "new": "SKU-200 x 2; SKU-201 x 4"}
+    assert event.changes["lines"] == {
+        "old": "SKU-200 x 2; SKU-201 x 1",
+        "new": "SKU-200 x 2; SKU-201 x 4",
+    }
 
 
 def test_column_absent_from_file_keeps_stored_value(web):
@@ -323,7 +350,11 @@ def test_unknown_channel_is_an_error(web):
 
     report = run(data)
 
-    assert (report.errors[0].row, report.errors[0].column, report.errors[0].value) == (2, "channel", "webshop")
+    assert (report.errors[0].row, report.errors[0].column, report.errors[0].value) == (
+        2,
+        "channel",
+        "webshop",
+    )
     assert "web" in report.errors[0].message
 
 
@@ -349,15 +380,26 @@ def test_line_value_without_sku_is_an_error(web):
 
 @pytest.mark.parametrize(
     ("column", "value"),
-    [("qty", "0"), ("qty", "-1"), ("qty", "1.5"), ("unit_price", "abc"), ("unit_price", "1.234"),
-     ("items_unavailable", "maybe"), ("stage", "lost"), ("status", "done"), ("customer_email", "no-at-sign")],
+    [
+        ("qty", "0"),
+        ("qty", "-1"),
+        ("qty", "1.5"),
+        ("unit_price", "abc"),
+        ("unit_price", "1.234"),
+        ("items_unavailable", "maybe"),
+        ("stage", "lost"),
+        ("status", "done"),
+        ("customer_email", "no-at-sign"),
+    ],
 )
 def test_invalid_cell_is_an_error(web, column, value):
     data = f"order_ref,sku,{column}\nRX-1,SKU-1,{value}\n".encode()
 
     report = run(data)
 
-    assert [(error.row, error.column, error.value) for error in report.errors] == [(2, column, value)]
+    assert [(error.row, error.column, error.value) for error in report.errors] == [
+        (2, column, value)
+    ]
 
 
 # Dates
@@ -378,7 +420,9 @@ def test_declared_date_format_applies_to_whole_file(web):
 
     report = run(data, date_format="%d.%m.%Y %H:%M")
 
-    assert [(error.row, error.column, error.value) for error in report.errors] == [(3, "ordered_at", "2026-05-04T09:15")]
+    assert [(error.row, error.column, error.value) for error in report.errors] == [
+        (3, "ordered_at", "2026-05-04T09:15")
+    ]
     assert "%d.%m.%Y %H:%M" in report.errors[0].message
 
 
@@ -424,8 +468,15 @@ def test_stated_stage_and_status_are_kept(web):
 
 @pytest.mark.parametrize(
     ("cell", "stored"),
-    [("'=SUM(A1)", "=SUM(A1)"), ("'+49 30 1234", "+49 30 1234"), ("'-5", "-5"), ("'@cmd", "@cmd"),
-     ("''=x", "'=x"), ("'plain", "'plain"), ("O'Brien", "O'Brien")],
+    [
+        ("'=SUM(A1)", "=SUM(A1)"),
+        ("'+49 30 1234", "+49 30 1234"),
+        ("'-5", "-5"),
+        ("'@cmd", "@cmd"),
+        ("''=x", "'=x"),
+        ("'plain", "'plain"),
+        ("O'Brien", "O'Brien"),
+    ],
 )
 def test_one_formula_guard_apostrophe_is_removed(web, cell, stored):
     data = f"order_ref,customer_name\n{cell},{cell}\n".encode()
@@ -456,7 +507,12 @@ def test_dry_run_counts_and_writes_nothing(web):
 
 
 def test_import_records_run_with_counts(web, lead):
-    import_generic(read("orders_mon.csv"), options=GenericOptions(channel="web", file_name="orders_mon.csv"), actor=lead, now=NOW)
+    import_generic(
+        read("orders_mon.csv"),
+        options=GenericOptions(channel="web", file_name="orders_mon.csv"),
+        actor=lead,
+        now=NOW,
+    )
 
     import_run = ImportRun.objects.get()
     assert (import_run.created, import_run.updated, import_run.unchanged) == (3, 0, 0)
@@ -478,7 +534,9 @@ def test_entries_upsert_replaces_lines_of_changed_entry(web):
     entries_upsert([row], source="api", now=NOW)
 
     counts = entries_upsert(
-        [EntryRow(external_ref="API-1", values={}, lines=[LineRow("SKU-9", 1)])], source="api", now=NOW
+        [EntryRow(external_ref="API-1", values={}, lines=[LineRow("SKU-9", 1)])],
+        source="api",
+        now=NOW,
     )
 
     assert (counts.created, counts.updated) == (0, 1)
@@ -486,9 +544,13 @@ def test_entries_upsert_replaces_lines_of_changed_entry(web):
 
 
 def test_entries_upsert_without_lines_keeps_them(web):
-    entries_upsert([EntryRow("API-1", {"channel_id": web.pk}, [LineRow("SKU-1")])], source="api", now=NOW)
+    entries_upsert(
+        [EntryRow("API-1", {"channel_id": web.pk}, [LineRow("SKU-1")])], source="api", now=NOW
+    )
 
-    counts = entries_upsert([EntryRow("API-1", {"customer_name": "Dana"}, None)], source="api", now=NOW)
+    counts = entries_upsert(
+        [EntryRow("API-1", {"customer_name": "Dana"}, None)], source="api", now=NOW
+    )
 
     assert counts.updated == 1
     assert line_tuples("API-1", "api") == [("SKU-1", 1, "", "", None)]
@@ -501,7 +563,15 @@ def test_command_imports_generic_file(web):
     from io import StringIO
 
     out = StringIO()
-    call_command("import_orders", str(DATA / "orders_mon.csv"), "--format", "generic", "--channel", "web", stdout=out)
+    call_command(
+        "import_orders",
+        str(DATA / "orders_mon.csv"),
+        "--format",
+        "generic",
+        "--channel",
+        "web",
+        stdout=out,
+    )
 
     assert "3 created, 0 updated, 0 unchanged." in out.getvalue()
     assert "Timings:" in out.getvalue()
@@ -512,7 +582,16 @@ def test_command_dry_run_writes_nothing(web):
     from io import StringIO
 
     out = StringIO()
-    call_command("import_orders", str(DATA / "orders_mon.csv"), "--format", "generic", "--channel", "web", "--dry-run", stdout=out)
+    call_command(
+        "import_orders",
+        str(DATA / "orders_mon.csv"),
+        "--format",
+        "generic",
+        "--channel",
+        "web",
+        "--dry-run",
+        stdout=out,
+    )
 
     assert "dry run" in out.getvalue()
     assert "  2 | RX-50001 | web | derived | - | SKU-100 x 1" in out.getvalue()
@@ -524,13 +603,23 @@ def test_command_fails_on_errors(web):
 
     err = StringIO()
     with pytest.raises(CommandError, match="nothing was imported"):
-        call_command("import_orders", str(DATA / "orders_bad.csv"), "--format", "generic", "--channel", "web", stderr=err)
+        call_command(
+            "import_orders",
+            str(DATA / "orders_bad.csv"),
+            "--format",
+            "generic",
+            "--channel",
+            "web",
+            stderr=err,
+        )
 
     assert "row 5, column qty" in err.getvalue()
 
 
 def test_reimport_clears_emptied_cells_and_flags(web):
-    run(b"order_ref,approved_at,items_unavailable,region\nRX-1,2026-05-04T10:00,yes,BE\nRX-2,2026-05-04T11:00,1,HH\n")
+    run(
+        b"order_ref,approved_at,items_unavailable,region\nRX-1,2026-05-04T10:00,yes,BE\nRX-2,2026-05-04T11:00,1,HH\n"
+    )
 
     report = run(b"order_ref,approved_at,items_unavailable,region\nRX-1,,no,\nRX-2,,0,\n")
 

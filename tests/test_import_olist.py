@@ -2,7 +2,7 @@
 
 import csv
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -29,7 +29,9 @@ def sp(text: str) -> datetime:
 
 
 def olist(folder: Path, *, as_of: datetime | None = AS_OF, dry_run: bool = False, **options):
-    return import_olist(folder, options=OlistOptions(as_of=as_of, **options), now=NOW, dry_run=dry_run)
+    return import_olist(
+        folder, options=OlistOptions(as_of=as_of, **options), now=NOW, dry_run=dry_run
+    )
 
 
 def stored(ref: str) -> BacklogEntry:
@@ -51,7 +53,12 @@ def facts(status: str = "delivered", **times: str | None) -> OrderFacts:
 
 def test_order_delivered_exactly_at_as_of_is_closed():
     state = order_state_at(
-        facts(approved="2017-11-20T11:00", handed_over="2017-11-21T10:00", delivered="2017-11-30T12:00"), AS_OF
+        facts(
+            approved="2017-11-20T11:00",
+            handed_over="2017-11-21T10:00",
+            delivered="2017-11-30T12:00",
+        ),
+        AS_OF,
     )
 
     assert (state.stage, state.closed, state.closed_at) == (Stage.DELIVERED, True, AS_OF)
@@ -59,14 +66,21 @@ def test_order_delivered_exactly_at_as_of_is_closed():
 
 def test_order_delivered_just_after_as_of_is_in_transit():
     state = order_state_at(
-        facts(approved="2017-11-20T11:00", handed_over="2017-11-21T10:00", delivered="2017-11-30T12:00:01"), AS_OF
+        facts(
+            approved="2017-11-20T11:00",
+            handed_over="2017-11-21T10:00",
+            delivered="2017-11-30T12:00:01",
+        ),
+        AS_OF,
     )
 
     assert (state.stage, state.closed, state.delivered_at) == (Stage.IN_TRANSIT, False, None)
 
 
 def test_order_handed_over_just_after_as_of_awaits_hand_over():
-    state = order_state_at(facts(approved="2017-11-20T11:00", handed_over="2017-11-30T12:00:01"), AS_OF)
+    state = order_state_at(
+        facts(approved="2017-11-20T11:00", handed_over="2017-11-30T12:00:01"), AS_OF
+    )
 
     assert (state.stage, state.handed_over_at) == (Stage.AWAITING_HANDOVER, None)
 
@@ -188,7 +202,9 @@ def test_small_folder_unavailable_order_fires_allocation_signal():
     unavailable = stored("ord-unavailable")
     assert unavailable.items_unavailable is True
     assert unavailable.status == Status.OPEN
-    assert "items_unavailable" in [reason["signal"] for reason in unavailable.classification_reasons]
+    assert "items_unavailable" in [
+        reason["signal"] for reason in unavailable.classification_reasons
+    ]
     assert unavailable.classified_at == AS_OF
 
 
@@ -220,7 +236,11 @@ def test_small_folder_later_as_of_updates_progress():
 
     assert report.created == 1
     transit = stored("ord-transit")
-    assert (transit.stage, transit.status, transit.closed_at) == (Stage.DELIVERED, Status.CLOSED, sp("2017-12-02T10:00"))
+    assert (transit.stage, transit.status, transit.closed_at) == (
+        Stage.DELIVERED,
+        Status.CLOSED,
+        sp("2017-12-02T10:00"),
+    )
     event = transit.events.get(kind=TimelineEvent.Kind.UPDATED)
     assert event.changes["stage"] == {"old": Stage.IN_TRANSIT, "new": Stage.DELIVERED}
 
@@ -270,7 +290,11 @@ def test_small_folder_shift_to_now_moves_every_time():
 def test_missing_catalog_is_an_error(tmp_path):
     folder = tmp_path / "orders"
     folder.mkdir()
-    for name in ("olist_orders_dataset.csv", "olist_order_items_dataset.csv", "olist_customers_dataset.csv"):
+    for name in (
+        "olist_orders_dataset.csv",
+        "olist_order_items_dataset.csv",
+        "olist_customers_dataset.csv",
+    ):
         (folder / name).write_bytes((SAMPLE_DATA / name).read_bytes())
 
     report = olist(folder)
@@ -301,7 +325,9 @@ def test_bad_timestamp_names_file_row_and_column(tmp_path):
 def test_command_imports_folder_with_timings():
     out = StringIO()
 
-    call_command("import_orders", str(SAMPLE_DATA), "--format", "olist", "--as-of", AS_OF_TEXT, stdout=out)
+    call_command(
+        "import_orders", str(SAMPLE_DATA), "--format", "olist", "--as-of", AS_OF_TEXT, stdout=out
+    )
 
     assert "8 created, 0 updated, 0 unchanged." in out.getvalue()
     assert "Timings: read" in out.getvalue()
@@ -329,7 +355,9 @@ def expected_counts(folder: Path, as_of: str) -> Counter:
                     "order_delivered_customer_date",
                 )
             ]
-            approved, handed_over, delivered = (value if value and value <= as_of else "" for value in times[1:])
+            approved, handed_over, delivered = (
+                value if value and value <= as_of else "" for value in times[1:]
+            )
             if delivered:
                 stage = "delivered"
             elif handed_over:
@@ -338,7 +366,10 @@ def expected_counts(folder: Path, as_of: str) -> Counter:
                 stage = "awaiting_handover"
             else:
                 stage = "awaiting_approval"
-            canceled_by_then = order["order_status"] == "canceled" and max(value for value in times if value) <= as_of
+            canceled_by_then = (
+                order["order_status"] == "canceled"
+                and max(value for value in times if value) <= as_of
+            )
             status = "closed" if delivered or canceled_by_then else "open"
             counts[(status, stage)] += 1
     return counts

@@ -32,7 +32,9 @@ def upload(client, name: str, **fields):
     fields.setdefault("source", "generic")
     fields.setdefault("channel", "web")
     data = (DATA / name).read_bytes()
-    return client.post(reverse("import-upload"), {"file": SimpleUploadedFile(name, data, "text/csv"), **fields})
+    return client.post(
+        reverse("import-upload"), {"file": SimpleUploadedFile(name, data, "text/csv"), **fields}
+    )
 
 
 def pending_value(response) -> str:
@@ -147,11 +149,16 @@ def test_tampered_confirmation_is_rejected(client, lead, web):
 
 def test_preview_keeps_options_for_confirmation(client, lead, web):
     client.force_login(lead)
-    pending = pending_value(upload(client, "names_cp1252.csv", encoding="cp1252", source="shop-export"))
+    pending = pending_value(
+        upload(client, "names_cp1252.csv", encoding="cp1252", source="shop-export")
+    )
 
     confirm(client, pending)
 
-    assert BacklogEntry.objects.get(source="shop-export", external_ref="RX-41001").customer_name == "Jürgen Weiß"
+    assert (
+        BacklogEntry.objects.get(source="shop-export", external_ref="RX-41001").customer_name
+        == "Jürgen Weiß"
+    )
 
 
 def test_preview_of_semicolon_file_shows_separator_and_mapping(client, lead, web):
@@ -200,7 +207,13 @@ def test_binary_file_shows_error(client, lead, web):
 
     response = client.post(
         reverse("import-upload"),
-        {"file": junk, "encoding": "auto", "delimiter": "auto", "source": "generic", "channel": "web"},
+        {
+            "file": junk,
+            "encoding": "auto",
+            "delimiter": "auto",
+            "source": "generic",
+            "channel": "web",
+        },
     )
 
     assert response.status_code == 200
@@ -210,7 +223,9 @@ def test_binary_file_shows_error(client, lead, web):
 def test_missing_file_is_a_form_error(client, lead, web):
     client.force_login(lead)
 
-    response = client.post(reverse("import-upload"), {"encoding": "auto", "delimiter": "auto", "source": "generic"})
+    response = client.post(
+        reverse("import-upload"), {"encoding": "auto", "delimiter": "auto", "source": "generic"}
+    )
 
     assert response.status_code == 400
     assert "This field is required." in response.content.decode()

@@ -22,7 +22,9 @@ def max_upload_bytes() -> int:
 
 
 class ImportUploadForm(forms.Form):
-    file = forms.FileField(label="CSV file", help_text="One row per order line; the columns are listed below.")
+    file = forms.FileField(
+        label="CSV file", help_text="One row per order line; the columns are listed below."
+    )
     channel = forms.ModelChoiceField(
         queryset=Channel.objects.all(),
         to_field_name="code",
@@ -32,7 +34,9 @@ class ImportUploadForm(forms.Form):
         help_text="Used for rows whose channel cell is empty.",
     )
     encoding = forms.ChoiceField(choices=ENCODING_CHOICES.items(), initial="auto", label="Encoding")
-    delimiter = forms.ChoiceField(choices=DELIMITER_CHOICES.items(), initial="auto", label="Delimiter")
+    delimiter = forms.ChoiceField(
+        choices=DELIMITER_CHOICES.items(), initial="auto", label="Delimiter"
+    )
     date_format = forms.CharField(
         required=False,
         max_length=64,
@@ -63,11 +67,15 @@ class ImportUploadForm(forms.Form):
         if not date_format:
             return ""
         if "%" not in date_format:
-            raise forms.ValidationError("Invalid date format: it has no directive such as %d or %Y.")
+            raise forms.ValidationError(
+                "Invalid date format: it has no directive such as %d or %Y."
+            )
         try:
             datetime.strptime(FORMAT_PROBE.strftime(date_format), date_format)
         except ValueError:
-            raise forms.ValidationError("Invalid date format: use strptime directives such as %d.%m.%Y %H:%M.") from None
+            raise forms.ValidationError(
+                "Invalid date format: use strptime directives such as %d.%m.%Y %H:%M."
+            ) from None
         return date_format
 
     def generic_options(self) -> GenericOptions:

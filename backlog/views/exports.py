@@ -22,6 +22,8 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     except ExportFilterError as exc:
         logger.info("Rejected the export filter of user %s: %s", request.user.pk, exc)
         return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
-    response = StreamingHttpResponse(export_csv_lines(queryset), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(
+        export_csv_lines(queryset), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="backlog-{now:%Y%m%d-%H%M}.csv"'
     return response

@@ -11,7 +11,12 @@ from backlog.forms.imports import ImportConfirmForm, ImportUploadForm
 from backlog.permissions import role_required
 from backlog.roles import IMPORT_ROLES
 from backlog.services.imports import import_generic
-from backlog.services.imports.pending import PendingUploadError, pending_discard, pending_load, pending_save
+from backlog.services.imports.pending import (
+    PendingUploadError,
+    pending_discard,
+    pending_load,
+    pending_save,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +41,9 @@ def _preview(request: HttpRequest) -> HttpResponse:
 
     data = form.cleaned_data["file"].read()
     options = form.generic_options()
-    report = import_generic(data, options=options, actor=request.user, now=timezone.now(), dry_run=True)
+    report = import_generic(
+        data, options=options, actor=request.user, now=timezone.now(), dry_run=True
+    )
     context = {"form": form, "report": report, "options": options, "step": "preview"}
     if report.ok:
         context["confirm_form"] = ImportConfirmForm(
@@ -48,7 +55,10 @@ def _preview(request: HttpRequest) -> HttpResponse:
 def _confirm(request: HttpRequest) -> HttpResponse:
     confirm_form = ImportConfirmForm(request.POST)
     if not confirm_form.is_valid():
-        context = {"form": ImportUploadForm(), "problem": "The confirmation is incomplete. Upload the file again."}
+        context = {
+            "form": ImportUploadForm(),
+            "problem": "The confirmation is incomplete. Upload the file again.",
+        }
         return render(request, TEMPLATE, context, status=400)
 
     signed = confirm_form.cleaned_data["pending"]
@@ -56,9 +66,22 @@ def _confirm(request: HttpRequest) -> HttpResponse:
         data, options = pending_load(signed, user_id=request.user.pk)
     except PendingUploadError as exc:
         logger.info("Rejected the import confirmation of user %s: %s", request.user.pk, exc)
-        return render(request, TEMPLATE, {"form": ImportUploadForm(), "problem": str(exc)}, status=400)
+        return render(
+            request, TEMPLATE, {"form": ImportUploadForm(), "problem": str(exc)}, status=400
+        )
 
-    report = import_generic(data, options=options, actor=request.user, now=timezone.now(), dry_run=False)
+    report = import_generic(
+        data, options=options, actor=request.user, now=timezone.now(), dry_run=False
+    )
     pending_discard(signed)
-    logger.info("User %s imported %s through the upload page: %s", request.user.pk, options.file_name, report.summary())
-    return render(request, TEMPLATE, {"form": ImportUploadForm(), "report": report, "options": options, "step": "done"})
+    logger.info(
+        "User %s imported %s through the upload page: %s",
+        request.user.pk,
+        options.file_name,
+        report.summary(),
+    )
+    return render(
+        request,
+        TEMPLATE,
+        {"form": ImportUploadForm(), "report": report, "options": options, "step": "done"},
+    )

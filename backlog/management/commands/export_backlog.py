@@ -15,16 +15,27 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--output", type=Path, required=True, help="The CSV file to write; - writes to standard output.")
+        parser.add_argument(
+            "--output",
+            type=Path,
+            required=True,
+            help="The CSV file to write; - writes to standard output.",
+        )
         parser.add_argument("--channel", help="Channel code.")
-        parser.add_argument("--type", help="Backlog type: demand, allocation, processing, mixed or unclassified.")
+        parser.add_argument(
+            "--type", help="Backlog type: demand, allocation, processing, mixed or unclassified."
+        )
         parser.add_argument("--stage", help="Stage, such as awaiting_handover.")
         parser.add_argument("--owner", help="User name of the owner.")
         parser.add_argument("--unowned", action="store_true", help="Only entries without an owner.")
-        parser.add_argument("--overdue", action="store_true", help="Only entries whose ETA has passed.")
+        parser.add_argument(
+            "--overdue", action="store_true", help="Only entries whose ETA has passed."
+        )
 
     def handle(self, *args, **options) -> None:
-        params = {name: options[name] for name in ("channel", "type", "stage", "owner") if options[name]}
+        params = {
+            name: options[name] for name in ("channel", "type", "stage", "owner") if options[name]
+        }
         params.update({name: "1" for name in ("unowned", "overdue") if options[name]})
         try:
             queryset = export_queryset(params, now=timezone.now())

@@ -5,7 +5,13 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from backlog.services.imports import GenericOptions, ImportReport, OlistOptions, import_generic, import_olist
+from backlog.services.imports import (
+    GenericOptions,
+    ImportReport,
+    OlistOptions,
+    import_generic,
+    import_olist,
+)
 from backlog.services.imports.generic import DEFAULT_SOURCE
 from backlog.services.imports.olist import DEFAULT_SOURCE_TZ, parse_as_of
 from backlog.services.imports.reading import DELIMITER_CHOICES, ENCODING_CHOICES
@@ -18,9 +24,17 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("path", type=Path, help="The CSV file (generic) or the folder of the Olist CSV files (olist).")
-        parser.add_argument("--format", choices=("generic", "olist"), required=True, help="Input format.")
-        parser.add_argument("--dry-run", action="store_true", help="Validate and count, and write nothing.")
+        parser.add_argument(
+            "path",
+            type=Path,
+            help="The CSV file (generic) or the folder of the Olist CSV files (olist).",
+        )
+        parser.add_argument(
+            "--format", choices=("generic", "olist"), required=True, help="Input format."
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Validate and count, and write nothing."
+        )
 
         olist = parser.add_argument_group("Olist")
         olist.add_argument(
@@ -48,10 +62,26 @@ class Command(BaseCommand):
         )
 
         generic = parser.add_argument_group("generic CSV")
-        generic.add_argument("--source", default=DEFAULT_SOURCE, help=f"Source name of the entries (default {DEFAULT_SOURCE}).")
-        generic.add_argument("--channel", default="", help="Channel code for rows without a channel.")
-        generic.add_argument("--encoding", choices=tuple(ENCODING_CHOICES), default="auto", help="File encoding (default auto).")
-        generic.add_argument("--delimiter", choices=tuple(DELIMITER_CHOICES), default="auto", help="Field delimiter (default auto).")
+        generic.add_argument(
+            "--source",
+            default=DEFAULT_SOURCE,
+            help=f"Source name of the entries (default {DEFAULT_SOURCE}).",
+        )
+        generic.add_argument(
+            "--channel", default="", help="Channel code for rows without a channel."
+        )
+        generic.add_argument(
+            "--encoding",
+            choices=tuple(ENCODING_CHOICES),
+            default="auto",
+            help="File encoding (default auto).",
+        )
+        generic.add_argument(
+            "--delimiter",
+            choices=tuple(DELIMITER_CHOICES),
+            default="auto",
+            help="Field delimiter (default auto).",
+        )
         generic.add_argument(
             "--date-format",
             default="",
@@ -74,20 +104,26 @@ class Command(BaseCommand):
 
     def _import_olist(self, path: Path, options: dict, *, now) -> ImportReport:
         if not path.is_dir():
-            raise CommandError(f"{path} is not a folder; --format olist reads the folder of the Olist CSV files.")
+            raise CommandError(
+                f"{path} is not a folder; --format olist reads the folder of the Olist CSV files."
+            )
         as_of = None
         if options["as_of"]:
             try:
                 as_of = parse_as_of(options["as_of"], source_tz=options["source_tz"])
             except ValueError as exc:
-                raise CommandError(f"Invalid --as-of {options['as_of']!r}: expected ISO 8601 ({exc}).") from exc
+                raise CommandError(
+                    f"Invalid --as-of {options['as_of']!r}: expected ISO 8601 ({exc})."
+                ) from exc
         olist_options = OlistOptions(
             as_of=as_of,
             shift_to_now=options["shift_to_now"],
             catalog=options["catalog"],
             source_tz=options["source_tz"],
         )
-        return import_olist(path, options=olist_options, actor=None, now=now, dry_run=options["dry_run"])
+        return import_olist(
+            path, options=olist_options, actor=None, now=now, dry_run=options["dry_run"]
+        )
 
     def _import_generic(self, path: Path, options: dict, *, now) -> ImportReport:
         if not path.is_file():
@@ -101,13 +137,19 @@ class Command(BaseCommand):
             file_name=path.name,
         )
         return import_generic(
-            path.read_bytes(), options=generic_options, actor=None, now=now, dry_run=options["dry_run"]
+            path.read_bytes(),
+            options=generic_options,
+            actor=None,
+            now=now,
+            dry_run=options["dry_run"],
         )
 
     def _print(self, report: ImportReport) -> None:
         if report.encoding or report.delimiter:
             origin = "detected" if report.delimiter_detected else "chosen"
-            self.stdout.write(f"Encoding {report.encoding_label or '-'}, delimiter {report.delimiter!r} ({origin}).")
+            self.stdout.write(
+                f"Encoding {report.encoding_label or '-'}, delimiter {report.delimiter!r} ({origin})."
+            )
         if report.delimiter_warning:
             self.stdout.write(self.style.WARNING(report.delimiter_warning))
         if report.ignored_columns:
@@ -115,9 +157,18 @@ class Command(BaseCommand):
         for note in report.notes:
             self.stdout.write(note)
         if report.dry_run and report.preview:
-            self.stdout.write("First orders as read (row, reference, channel, stage, status, lines):")
+            self.stdout.write(
+                "First orders as read (row, reference, channel, stage, status, lines):"
+            )
             for row in report.preview:
-                cells = (row["rows"], row["order_ref"], row["channel"], row["stage"], row["status"], row["lines"])
+                cells = (
+                    row["rows"],
+                    row["order_ref"],
+                    row["channel"],
+                    row["stage"],
+                    row["status"],
+                    row["lines"],
+                )
                 self.stdout.write("  " + " | ".join(cell or "-" for cell in cells))
         for error in report.errors:
             self.stderr.write(str(error))

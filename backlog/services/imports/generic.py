@@ -124,7 +124,9 @@ def import_generic(
     if report.ok:
         started = time.monotonic()
         channel_codes = dict(Channel.objects.values_list("pk", "code"))
-        report.preview = [preview_of(row, channel_codes=channel_codes) for row in rows[:PREVIEW_ROWS]]
+        report.preview = [
+            preview_of(row, channel_codes=channel_codes) for row in rows[:PREVIEW_ROWS]
+        ]
         try:
             counts = (
                 upsert_plan(rows, source=options.source, now=now).counts()
@@ -138,7 +140,9 @@ def import_generic(
                 )
             )
         except IntegrityError:
-            logger.warning("Generic import into source %s collided with a concurrent import.", options.source)
+            logger.warning(
+                "Generic import into source %s collided with a concurrent import.", options.source
+            )
             report.add_error(
                 RowError(
                     row=None,
@@ -148,7 +152,11 @@ def import_generic(
                 )
             )
         else:
-            report.created, report.updated, report.unchanged = counts.created, counts.updated, counts.unchanged
+            report.created, report.updated, report.unchanged = (
+                counts.created,
+                counts.updated,
+                counts.unchanged,
+            )
             report.timings.update(counts.timings)
         report.timings["write" if not dry_run else "compare"] = round(time.monotonic() - started, 3)
 
@@ -173,7 +181,12 @@ def import_generic(
 def _parse(data: bytes, *, options: GenericOptions, report: ImportReport) -> list[EntryRow]:
     if not options.source or len(options.source) > MAX_SOURCE_LENGTH:
         report.add_error(
-            RowError(None, "", options.source, f"The source name must have 1 to {MAX_SOURCE_LENGTH} characters.")
+            RowError(
+                None,
+                "",
+                options.source,
+                f"The source name must have 1 to {MAX_SOURCE_LENGTH} characters.",
+            )
         )
         return []
     try:
@@ -238,7 +251,9 @@ class _GenericParser:
 
     # The header
 
-    def _header(self, records: Iterator[tuple[int, list[str]]], delimiter: str) -> list[str | None] | None:
+    def _header(
+        self, records: Iterator[tuple[int, list[str]]], delimiter: str
+    ) -> list[str | None] | None:
         """Map each header cell to a known column name, or None for an ignored column."""
         for number, cells in records:
             if any(cell.strip() for cell in cells):
@@ -255,7 +270,7 @@ class _GenericParser:
                     value=cells[0][:80],
                     message=(
                         f"The header reads as a single column when split with {delimiter_name(delimiter)}. "
-                        "The file needs order_ref and at least one more column; check the delimiter "
+                        "The file needs order_ref and at least one more column. Check the delimiter "
                         "(comma or semicolon)."
                     ),
                 )
@@ -303,7 +318,9 @@ class _GenericParser:
         if code and code not in self.channels:
             known = ", ".join(sorted(self.channels)) or "none yet"
             self.report.add_error(
-                RowError(None, "channel", code, f"Unknown default channel. Known channel codes: {known}.")
+                RowError(
+                    None, "channel", code, f"Unknown default channel. Known channel codes: {known}."
+                )
             )
         elif not code and "channel" not in self.headers:
             self.report.add_error(
@@ -317,7 +334,9 @@ class _GenericParser:
 
     # The rows
 
-    def _read_row(self, number: int, cells: list[str], header: list[str | None], orders: dict[str, _Order]) -> None:
+    def _read_row(
+        self, number: int, cells: list[str], header: list[str | None], orders: dict[str, _Order]
+    ) -> None:
         extra = [cell for cell in cells[len(header) :] if cell.strip()]
         if extra:
             self._error(
@@ -364,9 +383,21 @@ class _GenericParser:
             return
         sku = values.get("sku")
         if sku is None or not sku.value:
-            stray = next((column for column in LINE_COLUMNS[1:] if values.get(column) and values[column].text), None)
+            stray = next(
+                (
+                    column
+                    for column in LINE_COLUMNS[1:]
+                    if values.get(column) and values[column].text
+                ),
+                None,
+            )
             if stray:
-                self._error(number, self.headers[stray], values[stray].text, "A line value needs a SKU in the same row.")
+                self._error(
+                    number,
+                    self.headers[stray],
+                    values[stray].text,
+                    "A line value needs a SKU in the same row.",
+                )
             return
         for first_row, line in order.lines:
             if line.sku == sku.value:
@@ -404,7 +435,10 @@ class _GenericParser:
             stated = [cell for cell in order.cells.get(column, []) if cell.text]
             distinct = {cell.value for cell in stated}
             if len(distinct) > 1:
-                first, conflicting = stated[0], next(cell for cell in stated if cell.value != stated[0].value)
+                first, conflicting = (
+                    stated[0],
+                    next(cell for cell in stated if cell.value != stated[0].value),
+                )
                 self._error(
                     conflicting.row,
                     self.headers[column],
@@ -479,7 +513,9 @@ def _email(_parser: _GenericParser, text: str) -> str:
     return text
 
 
-def _choice(choices: type[Stage] | type[Status], column: str) -> Callable[[_GenericParser, str], str]:
+def _choice(
+    choices: type[Stage] | type[Status], column: str
+) -> Callable[[_GenericParser, str], str]:
     by_text = {}
     for value, label in choices.choices:
         by_text[value.lower()] = value
@@ -518,8 +554,15 @@ def _price(_parser: _GenericParser, text: str) -> Decimal:
         price = Decimal(normalised)
     except InvalidOperation:
         raise ValueError("Invalid price: expected a number such as 12.50.") from None
-    if not price.is_finite() or price < 0 or price.as_tuple().exponent < -2 or price >= Decimal("1e10"):
-        raise ValueError("Invalid price: expected a number from 0 to 9999999999.99 with at most two decimals.")
+    if (
+        not price.is_finite()
+        or price < 0
+        or price.as_tuple().exponent < -2
+        or price >= Decimal("1e10")
+    ):
+        raise ValueError(
+            "Invalid price: expected a number from 0 to 9999999999.99 with at most two decimals."
+        )
     return price
 
 

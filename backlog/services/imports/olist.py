@@ -70,7 +70,14 @@ REQUIRED_COLUMNS = {
         "order_delivered_customer_date",
         "order_estimated_delivery_date",
     ),
-    ITEMS_FILE: ("order_id", "order_item_id", "product_id", "seller_id", "shipping_limit_date", "price"),
+    ITEMS_FILE: (
+        "order_id",
+        "order_item_id",
+        "product_id",
+        "seller_id",
+        "shipping_limit_date",
+        "price",
+    ),
     CUSTOMERS_FILE: ("customer_id", "customer_unique_id", "customer_state"),
     PRODUCTS_FILE: ("product_id", "product_category_name"),
 }
@@ -139,7 +146,12 @@ def order_state_at(facts: OrderFacts, as_of: datetime) -> OrderState:
     if facts.status == "canceled":
         recorded = [
             moment
-            for moment in (facts.purchased_at, facts.approved_at, facts.handed_over_at, facts.delivered_at)
+            for moment in (
+                facts.purchased_at,
+                facts.approved_at,
+                facts.handed_over_at,
+                facts.delivered_at,
+            )
             if moment is not None
         ]
         latest = max(recorded)
@@ -178,9 +190,18 @@ def import_olist(
     try:
         zone = ZoneInfo(options.source_tz)
     except (ZoneInfoNotFoundError, ValueError):
-        report.add_error(RowError(None, "", options.source_tz, "Unknown time zone: use an IANA name such as America/Sao_Paulo."))
+        report.add_error(
+            RowError(
+                None,
+                "",
+                options.source_tz,
+                "Unknown time zone: use an IANA name such as America/Sao_Paulo.",
+            )
+        )
         zone = None
-    reader = _OlistReader(folder, catalog=options.catalog or folder.parent / "catalog", zone=zone, report=report)
+    reader = _OlistReader(
+        folder, catalog=options.catalog or folder.parent / "catalog", zone=zone, report=report
+    )
     if zone is not None:
         reader.read()
     report.timings["read"] = round(time.monotonic() - started, 3)
@@ -190,14 +211,25 @@ def import_olist(
 
     if not dry_run:
         import_run_record(
-            report, actor=actor, source=SOURCE, file_format=FILE_FORMAT, file_name=str(folder.name), started_at=now
+            report,
+            actor=actor,
+            source=SOURCE,
+            file_format=FILE_FORMAT,
+            file_name=str(folder.name),
+            started_at=now,
         )
     logger.info("Olist import of folder %s: %s", folder.name, report.summary())
     return report
 
 
 def _write(
-    reader: "_OlistReader", *, options: OlistOptions, report: ImportReport, actor, now: datetime, dry_run: bool
+    reader: "_OlistReader",
+    *,
+    options: OlistOptions,
+    report: ImportReport,
+    actor,
+    now: datetime,
+    dry_run: bool,
 ) -> None:
     as_of = options.as_of or reader.latest_event
     if as_of is None:
@@ -217,9 +249,13 @@ def _write(
         if channel is None and not dry_run:
             channel = Channel.objects.create(code=CHANNEL_CODE, name=CHANNEL_NAME)
         if channel is None:
-            report.notes.append(f"The {CHANNEL_CODE} channel does not exist yet; the import will create it.")
+            report.notes.append(
+                f"The {CHANNEL_CODE} channel does not exist yet; the import will create it."
+            )
         cancel_method_id = (
-            ResolutionMethod.objects.filter(code=CANCEL_METHOD_CODE).values_list("pk", flat=True).first()
+            ResolutionMethod.objects.filter(code=CANCEL_METHOD_CODE)
+            .values_list("pk", flat=True)
+            .first()
         )
         # A dry run may lack the channel. Its id is then 0, which is harmless because nothing is written.
         rows, skipped = reader.entry_rows(
@@ -228,7 +264,9 @@ def _write(
             channel_id=channel.pk if channel else 0,
             cancel_method_id=cancel_method_id,
         )
-        report.notes.append(f"{len(rows)} orders purchased by then; {skipped} later orders skipped.")
+        report.notes.append(
+            f"{len(rows)} orders purchased by then; {skipped} later orders skipped."
+        )
         report.preview = [
             preview_of(row, channel_codes={channel.pk if channel else 0: CHANNEL_CODE})
             for row in rows[:PREVIEW_ROWS]
@@ -252,10 +290,19 @@ def _write(
         except IntegrityError:
             logger.warning("Olist import collided with a concurrent import.")
             report.add_error(
-                RowError(None, "", "", "Another import created some of these entries at the same time. Run it again.")
+                RowError(
+                    None,
+                    "",
+                    "",
+                    "Another import created some of these entries at the same time. Run it again.",
+                )
             )
             return
-    report.created, report.updated, report.unchanged = counts.created, counts.updated, counts.unchanged
+    report.created, report.updated, report.unchanged = (
+        counts.created,
+        counts.updated,
+        counts.unchanged,
+    )
     report.timings.update(counts.timings)
     report.timings["compare" if dry_run else "write"] = round(time.monotonic() - started, 3)
 
@@ -263,7 +310,9 @@ def _write(
 class _OlistReader:
     """Reads and checks the Olist files, then turns each order into an EntryRow."""
 
-    def __init__(self, folder: Path, *, catalog: Path, zone: ZoneInfo | None, report: ImportReport) -> None:
+    def __init__(
+        self, folder: Path, *, catalog: Path, zone: ZoneInfo | None, report: ImportReport
+    ) -> None:
         self.folder = folder
         self.catalog = catalog
         self.zone = zone
@@ -281,15 +330,28 @@ class _OlistReader:
                 "order_id": record["order_id"],
                 "customer_id": record["customer_id"],
                 "status": record["order_status"],
-                "purchased_at": self._time(record, "order_purchase_timestamp", ORDERS_FILE, number, required=True),
+                "purchased_at": self._time(
+                    record, "order_purchase_timestamp", ORDERS_FILE, number, required=True
+                ),
                 "approved_at": self._time(record, "order_approved_at", ORDERS_FILE, number),
-                "handed_over_at": self._time(record, "order_delivered_carrier_date", ORDERS_FILE, number),
-                "delivered_at": self._time(record, "order_delivered_customer_date", ORDERS_FILE, number),
-                "promised_at": self._time(record, "order_estimated_delivery_date", ORDERS_FILE, number),
+                "handed_over_at": self._time(
+                    record, "order_delivered_carrier_date", ORDERS_FILE, number
+                ),
+                "delivered_at": self._time(
+                    record, "order_delivered_customer_date", ORDERS_FILE, number
+                ),
+                "promised_at": self._time(
+                    record, "order_estimated_delivery_date", ORDERS_FILE, number
+                ),
             }
             self.orders.append(order)
         self.latest_event = max(
-            (order[name] for order in self.orders for name in EVENT_FIELDS if order[name] is not None),
+            (
+                order[name]
+                for order in self.orders
+                for name in EVENT_FIELDS
+                if order[name] is not None
+            ),
             default=None,
         )
 
@@ -305,11 +367,13 @@ class _OlistReader:
             )
 
         for _, record in self._records(self.folder / CUSTOMERS_FILE):
-            self.customers[record["customer_id"]] = (record["customer_unique_id"], record["customer_state"])
+            self.customers[record["customer_id"]] = (
+                record["customer_unique_id"],
+                record["customer_state"],
+            )
 
         for _, record in self._records(self.catalog / PRODUCTS_FILE):
             self.categories[record["product_id"]] = record["product_category_name"]
-
 
     def entry_rows(
         self, *, as_of: datetime, shift: timedelta, channel_id: int, cancel_method_id: int | None
@@ -321,7 +385,11 @@ class _OlistReader:
             if order["purchased_at"] > as_of:
                 skipped += 1
                 continue
-            rows.append(self._entry_row(order, as_of=as_of, channel_id=channel_id, cancel_method_id=cancel_method_id))
+            rows.append(
+                self._entry_row(
+                    order, as_of=as_of, channel_id=channel_id, cancel_method_id=cancel_method_id
+                )
+            )
         if shift:
             for row in rows:
                 for name in DATETIME_FIELDS:
@@ -330,7 +398,12 @@ class _OlistReader:
         return rows, skipped
 
     def _entry_row(
-        self, order: dict[str, Any], *, as_of: datetime, channel_id: int, cancel_method_id: int | None
+        self,
+        order: dict[str, Any],
+        *,
+        as_of: datetime,
+        channel_id: int,
+        cancel_method_id: int | None,
     ) -> EntryRow:
         facts = OrderFacts(
             status=order["status"],
@@ -346,7 +419,9 @@ class _OlistReader:
 
         values: dict[str, Any] = {
             "channel_id": channel_id,
-            "customer_name": f"{CUSTOMER_NAME_PREFIX}{unique_id[:CUSTOMER_ID_CHARS]}" if unique_id else "",
+            "customer_name": f"{CUSTOMER_NAME_PREFIX}{unique_id[:CUSTOMER_ID_CHARS]}"
+            if unique_id
+            else "",
             "customer_email": "",
             "region": state_code,
             "ordered_at": facts.purchased_at,
@@ -367,7 +442,10 @@ class _OlistReader:
         if state.canceled and cancel_method_id is not None:
             values["resolution_method_id"] = cancel_method_id
         return EntryRow(
-            external_ref=order["order_id"], values=values, lines=self._lines(items), source_rows=[order["row"]]
+            external_ref=order["order_id"],
+            values=values,
+            lines=self._lines(items),
+            source_rows=[order["row"]],
         )
 
     def _lines(self, items: list[dict[str, Any]]) -> list[LineRow]:
@@ -389,7 +467,15 @@ class _OlistReader:
 
     def _records(self, path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         if not path.is_file():
-            self.report.add_error(RowError(None, "", str(path.name), f"The file {path.name} was not found in {path.parent.name}/.", file=path.name))
+            self.report.add_error(
+                RowError(
+                    None,
+                    "",
+                    str(path.name),
+                    f"The file {path.name} was not found in {path.parent.name}/.",
+                    file=path.name,
+                )
+            )
             return
         required = REQUIRED_COLUMNS[path.name]
         with path.open(encoding="utf-8-sig", newline="") as handle:
@@ -397,16 +483,26 @@ class _OlistReader:
             missing = [column for column in required if column not in (reader.fieldnames or [])]
             if missing:
                 self.report.add_error(
-                    RowError(1, ", ".join(missing), "", "Required columns are missing from the header.", file=path.name)
+                    RowError(
+                        1,
+                        ", ".join(missing),
+                        "",
+                        "Required columns are missing from the header.",
+                        file=path.name,
+                    )
                 )
                 return
             try:
                 for number, record in enumerate(reader, start=2):
                     yield number, record
             except csv.Error as exc:
-                self.report.add_error(RowError(None, "", "", f"The CSV is malformed: {exc}.", file=path.name))
+                self.report.add_error(
+                    RowError(None, "", "", f"The CSV is malformed: {exc}.", file=path.name)
+                )
 
-    def _time(self, record: dict[str, str], column: str, file: str, row: int, *, required: bool = False) -> datetime | None:
+    def _time(
+        self, record: dict[str, str], column: str, file: str, row: int, *, required: bool = False
+    ) -> datetime | None:
         text = (record.get(column) or "").strip()
         if not text:
             if required:
@@ -415,7 +511,11 @@ class _OlistReader:
         try:
             value = datetime.fromisoformat(text)
         except ValueError:
-            self.report.add_error(RowError(row, column, text, "Invalid time: expected YYYY-MM-DD HH:MM:SS.", file=file))
+            self.report.add_error(
+                RowError(
+                    row, column, text, "Invalid time: expected YYYY-MM-DD HH:MM:SS.", file=file
+                )
+            )
             return None
         if value.tzinfo is None:
             value = value.replace(tzinfo=self.zone)
@@ -424,7 +524,11 @@ class _OlistReader:
     def _integer(self, record: dict[str, str], column: str, row: int) -> int:
         text = (record.get(column) or "").strip()
         if not text.isdigit():
-            self.report.add_error(RowError(row, column, text, "Invalid number: expected a whole number.", file=ITEMS_FILE))
+            self.report.add_error(
+                RowError(
+                    row, column, text, "Invalid number: expected a whole number.", file=ITEMS_FILE
+                )
+            )
             return 0
         return int(text)
 
@@ -435,6 +539,14 @@ class _OlistReader:
         try:
             price = Decimal(text).quantize(Decimal("0.01"))
         except InvalidOperation:
-            self.report.add_error(RowError(row, "price", text, "Invalid price: expected a number such as 35.90.", file=ITEMS_FILE))
+            self.report.add_error(
+                RowError(
+                    row,
+                    "price",
+                    text,
+                    "Invalid price: expected a number such as 35.90.",
+                    file=ITEMS_FILE,
+                )
+            )
             return None
         return price

@@ -45,7 +45,9 @@ def pending_save(data: bytes, *, user_id: int, options: GenericOptions) -> str:
     partial.write_bytes(data)
     # The rename is atomic, so another process never reads a half-written file.
     os.replace(partial, folder / f"{token}.csv")
-    return signing.dumps({"token": token, "user": user_id, "options": asdict(options)}, salt=SIGNING_SALT)
+    return signing.dumps(
+        {"token": token, "user": user_id, "options": asdict(options)}, salt=SIGNING_SALT
+    )
 
 
 def pending_load(signed: str, *, user_id: int) -> tuple[bytes, GenericOptions]:

@@ -106,7 +106,9 @@ def decode(data: bytes, choice: str) -> DecodedText:
             )
         _reject_utf8_read_as_cp1252(data)
         return _decode_cp1252(data)
-    raise ValueError(f"Unknown encoding choice {choice!r}. Expected one of {', '.join(ENCODING_CHOICES)}.")
+    raise ValueError(
+        f"Unknown encoding choice {choice!r}. Expected one of {', '.join(ENCODING_CHOICES)}."
+    )
 
 
 def _row_of_offset(data: bytes, offset: int) -> int:
@@ -124,7 +126,7 @@ def _decode_utf8(data: bytes) -> DecodedText:
             RowError(
                 row=_row_of_offset(data, offset),
                 column="",
-                value=f"byte 0x{data[offset:offset + 1].hex().upper()}",
+                value=f"byte 0x{data[offset : offset + 1].hex().upper()}",
                 message=(
                     "The file is not valid UTF-8 (encoding error): this row has the first byte "
                     "that cannot be decoded. It may be Windows-1252, which Excel writes for plain "
@@ -142,7 +144,7 @@ def _decode_cp1252(data: bytes) -> DecodedText:
             RowError(
                 row=_row_of_offset(data, exc.start),
                 column="",
-                value=f"byte 0x{data[exc.start:exc.start + 1].hex().upper()}",
+                value=f"byte 0x{data[exc.start : exc.start + 1].hex().upper()}",
                 message=(
                     "The file is neither valid UTF-8 nor valid Windows-1252 (encoding error): "
                     "this byte has no Windows-1252 character. Save the file as CSV UTF-8."
@@ -192,10 +194,14 @@ def choose_delimiter(text: str, choice: str, *, known_columns: Iterable[str]) ->
     known = set(known_columns)
     scores = {}
     for candidate in DETECTED_DELIMITERS:
-        names = [normalise_header(name) for name in next(csv.reader([header], delimiter=candidate), [])]
+        names = [
+            normalise_header(name) for name in next(csv.reader([header], delimiter=candidate), [])
+        ]
         scores[candidate] = (sum(name in known for name in names), len(names))
 
-    best, runner_up = sorted(DETECTED_DELIMITERS, key=lambda candidate: scores[candidate], reverse=True)
+    best, runner_up = sorted(
+        DETECTED_DELIMITERS, key=lambda candidate: scores[candidate], reverse=True
+    )
     warning = ""
     if scores[runner_up][1] > 1 and scores[runner_up][0] >= scores[best][0] - 1:
         warning = (

@@ -7,7 +7,11 @@ from typing import Any
 MAX_REPORTED_ERRORS = 500
 # Preview rows shown on the upload page and printed by a dry run.
 PREVIEW_ROWS = 10
-ENCODING_LABELS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with byte order mark", "cp1252": "Windows-1252"}
+ENCODING_LABELS = {
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8 with byte order mark",
+    "cp1252": "Windows-1252",
+}
 
 
 @dataclass(frozen=True)

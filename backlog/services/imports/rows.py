@@ -99,6 +99,7 @@ def stage_from_timestamps(
 
 def preview_of(row: EntryRow, *, channel_codes: dict[int, str]) -> dict[str, str]:
     """Describe a row for the preview table: what the source states, times in the site's zone."""
+
     def display(name: str) -> str:
         if name not in row.values:
             return ""

@@ -42,7 +42,10 @@ WRITE_BATCH_SIZE = 1000
 UPDATE_BATCH_SIZE = 500
 PROGRESS_FIELDS = ("approved_at", "handed_over_at", "delivered_at")
 # Foreign keys shown on the timeline by their code rather than their id.
-DISPLAYED_AS_CODE = {"channel_id": ("channel", Channel), "resolution_method_id": ("resolution_method", ResolutionMethod)}
+DISPLAYED_AS_CODE = {
+    "channel_id": ("channel", Channel),
+    "resolution_method_id": ("resolution_method", ResolutionMethod),
+}
 
 
 @dataclass
@@ -76,7 +79,9 @@ class UpsertPlan:
     unchanged: int = 0
 
     def counts(self) -> UpsertCounts:
-        return UpsertCounts(created=len(self.new), updated=len(self.changed), unchanged=self.unchanged)
+        return UpsertCounts(
+            created=len(self.new), updated=len(self.changed), unchanged=self.unchanged
+        )
 
 
 def entries_upsert(
@@ -165,7 +170,9 @@ def plan_apply(plan: UpsertPlan, *, actor=None, now: datetime, reason: str = "")
     created_reason = reason or f"Created by an import into source {plan.source}."
     updated_reason = reason or f"Updated by an import into source {plan.source}."
     events = [
-        TimelineEvent(entry=entry, at=now, actor=actor, kind=TimelineEvent.Kind.CREATED, reason=created_reason)
+        TimelineEvent(
+            entry=entry, at=now, actor=actor, kind=TimelineEvent.Kind.CREATED, reason=created_reason
+        )
         for entry in new_entries
     ]
     events += [
@@ -189,7 +196,9 @@ def plan_apply(plan: UpsertPlan, *, actor=None, now: datetime, reason: str = "")
     )
 
 
-def update_in_bulk(model: type[models.Model], objects: Sequence[models.Model], field_names: Sequence[str]) -> None:
+def update_in_bulk(
+    model: type[models.Model], objects: Sequence[models.Model], field_names: Sequence[str]
+) -> None:
     """Write the fields of many rows with one UPDATE ... FROM (VALUES ...) per batch.
 
     Django's bulk_update builds a CASE expression per field with a branch per row, and its
@@ -210,18 +219,26 @@ def update_in_bulk(model: type[models.Model], objects: Sequence[models.Model], f
     def placeholder(field: models.Field) -> str:
         # PostgreSQL infers no type for a VALUES column that is NULL in every row. SQLite
         # needs no cast, and its CAST to a date type would turn text into a number.
-        return f"CAST(%s AS {field.cast_db_type(connection)})" if connection.vendor == "postgresql" else "%s"
+        return (
+            f"CAST(%s AS {field.cast_db_type(connection)})"
+            if connection.vendor == "postgresql"
+            else "%s"
+        )
 
     row_sql = "(" + ", ".join(["%s", *(placeholder(field) for field in fields)]) + ")"
     assignments = ", ".join(
-        f"{quote(field.column)} = v.column{position}" for position, field in enumerate(fields, start=2)
+        f"{quote(field.column)} = v.column{position}"
+        for position, field in enumerate(fields, start=2)
     )
     with connection.cursor() as cursor:
         for batch in _chunks(objects, UPDATE_BATCH_SIZE):
             params: list[Any] = []
             for obj in batch:
                 params.append(obj.pk)
-                params.extend(field.get_db_prep_save(getattr(obj, field.attname), connection) for field in fields)
+                params.extend(
+                    field.get_db_prep_save(getattr(obj, field.attname), connection)
+                    for field in fields
+                )
             cursor.execute(
                 f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row_sql] * len(batch))}) AS v "
                 f"WHERE {table}.{primary_key} = v.column1",
@@ -233,7 +250,9 @@ def _check_unique_refs(rows: Sequence[EntryRow]) -> None:
     seen: set[str] = set()
     for row in rows:
         if row.external_ref in seen:
-            raise ValueError(f"External reference {row.external_ref!r} appears twice in one upsert.")
+            raise ValueError(
+                f"External reference {row.external_ref!r} appears twice in one upsert."
+            )
         seen.add(row.external_ref)
 
 
@@ -257,7 +276,9 @@ def _load_entries(source: str, refs: Sequence[str], *, lock: bool) -> dict[str, 
     primary_keys = sorted(
         pk
         for chunk in _chunks(refs)
-        for pk in BacklogEntry.objects.filter(source=source, external_ref__in=chunk).values_list("pk", flat=True)
+        for pk in BacklogEntry.objects.filter(source=source, external_ref__in=chunk).values_list(
+            "pk", flat=True
+        )
     )
     for chunk in _chunks(primary_keys):
         query = BacklogEntry.objects.filter(pk__in=chunk).order_by("pk").select_for_update()
@@ -341,14 +362,20 @@ def _entry_change(
     if not fields and not lines_changed:
         return None
 
-    changes = codes.display(diff_fields({name: current[name] for name in fields}, {name: target[name] for name in fields}))
+    changes = codes.display(
+        diff_fields(
+            {name: current[name] for name in fields}, {name: target[name] for name in fields}
+        )
+    )
     if lines_changed:
         changes["lines"] = {"old": _lines_text(stored_lines), "new": _lines_text(row.lines or [])}
     for name in fields:
         setattr(entry, name, target[name])
     entry.version += 1
     entry.updated_at = now
-    return EntryChange(entry=entry, fields=fields, changes=changes, lines=row.lines if lines_changed else None)
+    return EntryChange(
+        entry=entry, fields=fields, changes=changes, lines=row.lines if lines_changed else None
+    )
 
 
 def _derive(target: dict[str, Any], *, provided: set[str], is_new: bool, now: datetime) -> None:
@@ -360,7 +387,9 @@ def _derive(target: dict[str, Any], *, provided: set[str], is_new: bool, now: da
     - A delivered entry still open is closed; closed-at is the delivery time, or `now`
       when the source closes an entry without one. Reopening clears closed-at.
     """
-    if "detected_at" not in provided and ("ordered_at" in provided or target["detected_at"] is None):
+    if "detected_at" not in provided and (
+        "ordered_at" in provided or target["detected_at"] is None
+    ):
         target["detected_at"] = target["ordered_at"]
 
     if "stage" not in provided and (is_new or provided & set(PROGRESS_FIELDS)):
@@ -370,7 +399,11 @@ def _derive(target: dict[str, Any], *, provided: set[str], is_new: bool, now: da
             delivered_at=target["delivered_at"],
         )
 
-    if "status" not in provided and target["stage"] == Stage.DELIVERED and target["status"] in OPEN_STATUSES:
+    if (
+        "status" not in provided
+        and target["stage"] == Stage.DELIVERED
+        and target["status"] in OPEN_STATUSES
+    ):
         target["status"] = Status.CLOSED.value
 
     if "closed_at" not in provided:
@@ -396,7 +429,10 @@ class _CodeLabels:
             if name in DISPLAYED_AS_CODE:
                 label, model = DISPLAYED_AS_CODE[name]
                 codes = self._codes_of(name, model)
-                change = {"old": codes.get(change["old"], change["old"]), "new": codes.get(change["new"], change["new"])}
+                change = {
+                    "old": codes.get(change["old"], change["old"]),
+                    "new": codes.get(change["new"], change["new"]),
+                }
                 name = label
             displayed[name] = change
         return displayed
