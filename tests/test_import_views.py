@@ -248,3 +248,24 @@ def test_invalid_date_format_is_a_form_error(client, lead, web):
 
     assert response.status_code == 400
     assert "Invalid date format" in response.content.decode()
+
+
+def test_preview_warns_when_delimiter_unsure(client, lead, web):
+    client.force_login(lead)
+    data = b"order_ref;customer_name,region\nRX-1;Anna,BE\n"
+
+    response = client.post(
+        reverse("import-upload"),
+        {
+            "file": SimpleUploadedFile("unsure.csv", data, "text/csv"),
+            "encoding": "auto",
+            "delimiter": "auto",
+            "source": "generic",
+            "channel": "web",
+        },
+    )
+
+    page = response.content.decode()
+    assert "Check the column mapping" in page
+    assert "Column mapping" in page
+    assert BacklogEntry.objects.count() == 0
