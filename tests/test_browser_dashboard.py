@@ -180,6 +180,29 @@ def test_queue_poll_waits_while_lead_is_typing(live_server, page, browser_backlo
     wait_until(page, lambda: owner_select.input_value() == str(support.pk))
 
 
+def test_poll_in_flight_skips_swap_while_typing(live_server, page, browser_backlog, sign_in):
+    typed = browser_backlog.entries[0]
+    sign_in(page, browser_backlog.lead.username)
+    page.get_by_label(f"ETA of {typed.reference}").fill(local_input(30))
+
+    # A poll answered after the lead started typing reaches htmx:beforeSwap like this.
+    should_swap = page.evaluate(
+        """() => {
+            const panel = document.getElementById("queue-panel");
+            const detail = {
+                xhr: {status: 200, responseURL: location.href},
+                target: panel,
+                requestConfig: {elt: panel},
+                shouldSwap: true,
+            };
+            document.dispatchEvent(new CustomEvent("htmx:beforeSwap", {detail}));
+            return detail.shouldSwap;
+        }"""
+    )
+
+    assert should_swap is False
+
+
 def test_entry_page_opens_from_the_queue(live_server, page, browser_backlog, sign_in):
     target = browser_backlog.entries[0]
     sign_in(page, browser_backlog.lead.username)

@@ -54,11 +54,14 @@
     }
   }
 
+  function isRow(target) {
+    return target instanceof Element && target.matches("tbody.entry");
+  }
+
   // Put a message into the row's message line, or into the page's status bar when the
   // request did not target a row (a poll of a whole panel, say).
   function showInline(target, text) {
-    var isRow = target instanceof Element && target.matches("tbody.entry");
-    var slot = isRow ? target.querySelector("[data-row-message]") : null;
+    var slot = isRow(target) ? target.querySelector("[data-row-message]") : null;
     if (!slot) {
       showStatus(text);
       return;
@@ -85,7 +88,7 @@
   document.addEventListener("htmx:beforeSwap", function (event) {
     var detail = event.detail;
     var status = detail.xhr.status;
-    if (status === 400 || status === 409 || status === 422) {
+    if ((status === 400 || status === 409 || status === 422) && isRow(detail.target)) {
       // The server returns these with the row re-rendered: its current values, the
       // field errors or the reason the save was rejected.
       detail.shouldSwap = true;
