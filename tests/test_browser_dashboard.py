@@ -119,7 +119,8 @@ def test_save_after_signing_out_elsewhere_asks_to_reload(live_server, page, brow
     sign_in(page, browser_backlog.lead.username)
     rows_before = page.locator("#queue-panel tbody.entry").count()
 
-    # Signing out in another tab drops the session and rotates the CSRF cookie.
+    # Clearing the cookies stands in for signing out in another tab, which ends the
+    # session and rotates the CSRF token.
     page.context.clear_cookies()
     page.get_by_label(f"Owner of {target.reference}").select_option(label="Anna Keller")
     page.get_by_role("button", name=f"Save {target.reference}").click()
@@ -185,7 +186,8 @@ def test_poll_in_flight_skips_swap_while_typing(live_server, page, browser_backl
     sign_in(page, browser_backlog.lead.username)
     page.get_by_label(f"ETA of {typed.reference}").fill(local_input(30))
 
-    # A poll answered after the lead started typing reaches htmx:beforeSwap like this.
+    # A poll whose response arrives after the lead started typing reaches
+    # htmx:beforeSwap with this detail.
     should_swap = page.evaluate(
         """() => {
             const panel = document.getElementById("queue-panel");
