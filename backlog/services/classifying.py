@@ -9,6 +9,7 @@ from django.db import transaction
 from backlog.classification import EntryFacts, classify
 from backlog.models import BacklogEntry, TimelineEvent
 
+from .bulk import update_in_bulk
 from .demand import demand_figures
 from .timeline import events_record_bulk
 
@@ -32,7 +33,7 @@ def entries_record_demand(entries: Sequence[BacklogEntry]) -> None:
     figures = demand_figures(entries, baseline_days=thresholds["surge_baseline_days"])
     for entry in entries:
         entry.intake_demand = figures.get(entry.pk, {})
-    BacklogEntry.objects.bulk_update(entries, ["intake_demand"], batch_size=1000)
+    update_in_bulk(BacklogEntry, entries, ["intake_demand"])
 
 
 def entries_classify(entries: Sequence[BacklogEntry], *, now: datetime) -> int:
@@ -66,8 +67,6 @@ def entries_classify(entries: Sequence[BacklogEntry], *, now: datetime) -> int:
         entry.classified_at = now
 
     with transaction.atomic():
-        BacklogEntry.objects.bulk_update(
-            entries, ["backlog_type", "classification_reasons", "classified_at"], batch_size=1000
-        )
+        update_in_bulk(BacklogEntry, entries, ["backlog_type", "classification_reasons", "classified_at"])
         events_record_bulk(events)
     return len(events)

@@ -81,6 +81,11 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
+# Uploaded files wait here between the import preview and its confirmation; every web
+# process must see the same folder.
+IMPORT_UPLOAD_DIR = env.path("IMPORT_UPLOAD_DIR", default=LOCAL_DATA_DIR / "import-uploads")
+IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connections, models, router, transaction
+from django.db import transaction
 
 from backlog.models import (
     OPEN_STATUSES,
@@ -26,6 +26,7 @@ from backlog.models import (
     Status,
     TimelineEvent,
 )
+from backlog.services.bulk import chunks, update_in_bulk
 from backlog.services.classifying import entries_classify, entries_record_demand
 from backlog.services.timeline import diff_fields, events_record_bulk
 
@@ -33,13 +34,8 @@ from .rows import CLOSED_STATUSES, ENTRY_FIELDS, EntryRow, LineRow, stage_from_t
 
 logger = logging.getLogger(__name__)
 
-# Keys per `IN (...)` lookup: small enough for any database's bound-parameter limit.
-KEY_CHUNK_SIZE = 500
 # Rows per INSERT statement.
 WRITE_BATCH_SIZE = 1000
-# Rows per UPDATE ... FROM (VALUES ...) statement: 500 rows of up to 60 values stay under
-# the bound-parameter limits of SQLite (32,766) and PostgreSQL (65,535).
-UPDATE_BATCH_SIZE = 500
 PROGRESS_FIELDS = ("approved_at", "handed_over_at", "delivered_at")
 # Foreign keys shown on the timeline by their code rather than their id.
 DISPLAYED_AS_CODE = {
@@ -159,7 +155,7 @@ def plan_apply(plan: UpsertPlan, *, actor=None, now: datetime, reason: str = "")
         update_in_bulk(BacklogEntry, changed_entries, [*update_fields, "version", "updated_at"])
 
     relined = [change for change in plan.changed if change.lines is not None]
-    for chunk in _chunks([change.entry.pk for change in relined]):
+    for chunk in chunks([change.entry.pk for change in relined]):
         EntryLine.objects.filter(entry_id__in=chunk).delete()
     lines = [
         *_line_objects((entry, entry_lines) for entry, entry_lines in plan.new),
@@ -196,56 +192,6 @@ def plan_apply(plan: UpsertPlan, *, actor=None, now: datetime, reason: str = "")
     )
 
 
-def update_in_bulk(
-    model: type[models.Model], objects: Sequence[models.Model], field_names: Sequence[str]
-) -> None:
-    """Write the fields of many rows with one UPDATE ... FROM (VALUES ...) per batch.
-
-    Django's bulk_update builds a CASE expression per field with a branch per row, and its
-    Python-side cost grows with rows times fields: it made re-importing 8,000 changed
-    Olist orders several times slower than creating them. Databases other than PostgreSQL
-    and SQLite fall back to bulk_update.
-    """
-    connection = connections[router.db_for_write(model)]
-    if connection.vendor not in ("postgresql", "sqlite"):
-        model.objects.bulk_update(objects, field_names, batch_size=100)
-        return
-
-    fields = [model._meta.get_field(name) for name in field_names]
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    primary_key = quote(model._meta.pk.column)
-
-    def placeholder(field: models.Field) -> str:
-        # PostgreSQL infers no type for a VALUES column that is NULL in every row. SQLite
-        # needs no cast, and its CAST to a date type would turn text into a number.
-        return (
-            f"CAST(%s AS {field.cast_db_type(connection)})"
-            if connection.vendor == "postgresql"
-            else "%s"
-        )
-
-    row_sql = "(" + ", ".join(["%s", *(placeholder(field) for field in fields)]) + ")"
-    assignments = ", ".join(
-        f"{quote(field.column)} = v.column{position}"
-        for position, field in enumerate(fields, start=2)
-    )
-    with connection.cursor() as cursor:
-        for batch in _chunks(objects, UPDATE_BATCH_SIZE):
-            params: list[Any] = []
-            for obj in batch:
-                params.append(obj.pk)
-                params.extend(
-                    field.get_db_prep_save(getattr(obj, field.attname), connection)
-                    for field in fields
-                )
-            cursor.execute(
-                f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row_sql] * len(batch))}) AS v "
-                f"WHERE {table}.{primary_key} = v.column1",
-                params,
-            )
-
-
 def _check_unique_refs(rows: Sequence[EntryRow]) -> None:
     seen: set[str] = set()
     for row in rows:
@@ -256,15 +202,10 @@ def _check_unique_refs(rows: Sequence[EntryRow]) -> None:
         seen.add(row.external_ref)
 
 
-def _chunks(values: Sequence, size: int = KEY_CHUNK_SIZE) -> Iterable[Sequence]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 def _load_entries(source: str, refs: Sequence[str], *, lock: bool) -> dict[str, BacklogEntry]:
     stored: dict[str, BacklogEntry] = {}
     if not lock:
-        for chunk in _chunks(refs):
+        for chunk in chunks(refs):
             stored.update(
                 (entry.external_ref, entry)
                 for entry in BacklogEntry.objects.filter(source=source, external_ref__in=chunk)
@@ -275,12 +216,12 @@ def _load_entries(source: str, refs: Sequence[str], *, lock: bool) -> dict[str, 
     # that touch the same entries wait for each other instead of deadlocking.
     primary_keys = sorted(
         pk
-        for chunk in _chunks(refs)
+        for chunk in chunks(refs)
         for pk in BacklogEntry.objects.filter(source=source, external_ref__in=chunk).values_list(
             "pk", flat=True
         )
     )
-    for chunk in _chunks(primary_keys):
+    for chunk in chunks(primary_keys):
         query = BacklogEntry.objects.filter(pk__in=chunk).order_by("pk").select_for_update()
         stored.update((entry.external_ref, entry) for entry in query)
     return stored
@@ -288,7 +229,7 @@ def _load_entries(source: str, refs: Sequence[str], *, lock: bool) -> dict[str, 
 
 def _load_lines(entry_ids: Sequence[int]) -> dict[int, list[LineRow]]:
     lines: dict[int, list[LineRow]] = defaultdict(list)
-    for chunk in _chunks(entry_ids):
+    for chunk in chunks(entry_ids):
         query = (
             EntryLine.objects.filter(entry_id__in=chunk)
             .order_by("entry_id", "line_number")
