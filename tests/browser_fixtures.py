@@ -14,7 +14,6 @@ import pytest
 from django.utils import timezone
 
 from backlog.models import BacklogEntry, Stage
-from tests.dashboard_support import ensure_standard_methods
 from tests.factories import ChannelFactory, EntryFactory, EntryLineFactory, ShiftFactory, UserFactory
 from triage.services.cycles import cycle_run
 
@@ -62,13 +61,11 @@ class BrowserBacklog:
 
 
 @pytest.fixture
-def browser_backlog(django_db_serialized_rollback, transactional_db) -> BrowserBacklog:
+def browser_backlog(transactional_db) -> BrowserBacklog:
     """Create a lead and a support person on duty, classified entries in two channels, a cycle.
 
     The live server reads only committed rows, so the test runs outside a transaction.
-    The serialized rollback then puts the migrations' rows back for the tests that follow.
     """
-    ensure_standard_methods()
     now = timezone.now()
     lead = UserFactory(
         username="lead-anna", first_name="Anna", last_name="Keller", password=PASSWORD, roles=["lead"]

@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from backlog import selectors
 from backlog.models import BacklogEntry, BacklogType, Stage, Status
-from tests.dashboard_support import standard_methods  # noqa: F401  (fixture)
 from tests.factories import ChannelFactory, EntryFactory, UserFactory, resolution_method
 from triage.services.cycles import cycle_run
 
@@ -30,7 +29,7 @@ QUEUE_QUERIES = 7
 # The queue plus the channel lookup that validates ?channel=.
 FILTERED_QUEUE_QUERIES = QUEUE_QUERIES + 1
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("standard_methods")]
+pytestmark = pytest.mark.django_db
 
 
 def make_backlog(count: int) -> None:

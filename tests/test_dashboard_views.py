@@ -12,7 +12,6 @@ from django.utils import timezone
 from backlog.forms.decisions import AMBIGUOUS_TIME_MESSAGE, NONEXISTENT_TIME_MESSAGE
 from backlog.models import BacklogEntry, Stage, Status, TimelineEvent
 from backlog.services.entries import STALE_ENTRY_MESSAGE
-from tests.dashboard_support import standard_methods  # noqa: F401  (fixture)
 from tests.factories import (
     ChannelFactory,
     EntryFactory,
@@ -26,7 +25,7 @@ from triage.services.cycles import cycle_run
 
 HTMX_HEADERS = {"HTTP_HX_REQUEST": "true"}
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("standard_methods")]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture

@@ -12,13 +12,11 @@ from django.utils import timezone
 from backlog.models import BacklogEntry, Stage, TimelineEvent
 from backlog.services.classifying import entries_classify
 from backlog.services.entries import StaleEntryError, TriageDecision, entry_decide
-from tests.dashboard_support import standard_methods  # noqa: F401  (fixture)
 from tests.factories import ChannelFactory, EntryFactory, UserFactory, resolution_method
 from triage.services.cycles import cycle_run
 
 HTMX_HEADERS = {"HTTP_HX_REQUEST": "true"}
 
-pytestmark = pytest.mark.usefixtures("standard_methods")
 
 
 def client_for(user) -> Client:
@@ -174,7 +172,7 @@ def test_decided_entry_leaves_next_cycle_queue(web, lead):
     assert next_cycle.queued == 0
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_decisions_on_one_version_let_one_win(uses_postgres):
     web = ChannelFactory(code="web", name="Web shop")
     entry = EntryFactory(channel=web)
