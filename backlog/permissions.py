@@ -8,11 +8,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from .roles import ALL_ROLES, TRIAGE_ROLES, Role, has_any_role
+from .roles import ALL_ROLES, IMPORT_ROLES, TRIAGE_ROLES, Role, has_any_role
 
 
 def role_required(*roles: Role) -> Callable:
-    """Let a view run only for a signed-in user holding one of `roles`; 403 otherwise."""
+    """Let a view run only for a signed-in user with one of `roles`, and answer 403 to others."""
     allowed = frozenset(roles) or ALL_ROLES
 
     def decorator(view: Callable) -> Callable:
@@ -30,7 +30,7 @@ def role_required(*roles: Role) -> Callable:
 
 
 class HasStaffRole(BasePermission):
-    """Any of the four roles may read; the default for every endpoint."""
+    """Let any of the four roles read. This is the default for every endpoint."""
 
     message = "You need a Triage Desk role (admin, manager, lead or support)."
 
@@ -39,11 +39,18 @@ class HasStaffRole(BasePermission):
 
 
 class CanTriageOrReadOnly(BasePermission):
-    """Every role reads; only leads, managers and admins change triage fields."""
+    """Let every role read, and only leads, managers and admins write."""
 
-    message = "Only triage leads, managers and admins can change owner, method or ETA."
+    message = "Only triage leads, managers and admins can send orders or change owner, method or ETA."
 
     def has_permission(self, request, view) -> bool:
         if request.method in SAFE_METHODS:
             return has_any_role(request.user, ALL_ROLES)
         return has_any_role(request.user, TRIAGE_ROLES)
+
+
+class CanImport(BasePermission):
+    message = "Only triage leads and admins can import files."
+
+    def has_permission(self, request, view) -> bool:
+        return has_any_role(request.user, IMPORT_ROLES)
