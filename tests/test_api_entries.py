@@ -140,3 +140,15 @@ def test_roles_on_entries_api(role, read_status, write_status):
 
     assert read.status_code == read_status
     assert write.status_code == write_status
+
+
+def test_list_holds_open_entries_only(lead):
+    open_entry = EntryFactory()
+    closed_entry = EntryFactory(status="closed")
+    client = client_for(lead)
+
+    listed = client.get("/api/entries/").json()["results"]
+    closed = client.get(f"/api/entries/{closed_entry.pk}/")
+
+    assert [row["id"] for row in listed] == [open_entry.pk]
+    assert closed.status_code == 200

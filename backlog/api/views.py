@@ -36,9 +36,12 @@ class EntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
-        return BacklogEntry.objects.select_related(
-            "channel", "owner", "resolution_method"
-        ).prefetch_related("lines")
+        entries = BacklogEntry.objects.select_related("channel", "owner", "resolution_method")
+        if self.action == "list":
+            # The list is the live backlog, read through the partial indexes on open entries;
+            # a closed entry is still reachable by its id.
+            entries = entries.open()
+        return entries.prefetch_related("lines")
 
     @extend_schema(
         request=IntakeSerializer,
