@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # The install step reruns only when pyproject.toml is newer than this file.
 INSTALL_STAMP := $(VENV)/.install-stamp
 PORT ?= 8000
-# pytest-xdist workers; see README.md for the timing behind this default.
+# pytest-xdist workers; README.md gives the timings behind this default.
 TEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 
@@ -46,5 +46,7 @@ run: seed
 		--url http://127.0.0.1:$(PORT)/
 
 # --ds wins over a DJANGO_SETTINGS_MODULE exported in the shell, so tests never run on dev settings.
+# NOTE: with pytest 9.2 and pytest-xdist 3.8, --dist loadgroup ignores xdist_group marks and
+# spreads those tests like any other, so no test may rely on running alone.
 test: install
 	$(BIN)/python -m pytest --ds=config.settings.test -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)

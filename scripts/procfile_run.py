@@ -2,8 +2,8 @@
 """Run every process of a Procfile together and stop them all on Ctrl-C.
 
 `make run` starts the web server, the Celery worker and Celery beat through this script.
-It uses only the standard library, so it works before anything is installed, and it can
-report the URL once the web server accepts connections, which honcho and foreman cannot.
+It uses only the standard library, so it works before anything is installed, and it
+reports the URL once the web server accepts connections.
 Each line a process writes is shown with the process name in front of it. When one
 process exits, the others are stopped too, so a crashed worker never leaves a
 half-running demo behind.
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-# Celery's warm shutdown lets a running task finish; a triage cycle takes well under this.
+# Celery's warm shutdown lets a running task finish, and a triage cycle takes well under this.
 STOP_GRACE_SECONDS = 15
 READY_TIMEOUT_SECONDS = 60
 POLL_SECONDS = 0.2
@@ -61,6 +61,7 @@ class ProcessGroup:
         self.width = max(len(spec.name) for spec in specs)
         self.colored = sys.stdout.isatty()
         self.output_lock = threading.Lock()
+        self.output_closed = False
         self.readers: list[threading.Thread] = []
 
     def say(self, name: str, text: str, color: str = "1") -> None:
@@ -68,15 +69,22 @@ class ProcessGroup:
         if self.colored:
             label = f"\033[{color}m{label}\033[0m"
         with self.output_lock:
-            sys.stdout.write(f"{label} | {text}\n")
-            sys.stdout.flush()
+            if self.output_closed:
+                return
+            try:
+                sys.stdout.write(f"{label} | {text}\n")
+                sys.stdout.flush()
+            except OSError:
+                # Nothing reads our output any more, as with `make run | tee log` once Ctrl-C
+                # has ended tee. The processes must still be stopped, so output is dropped.
+                self.output_closed = True
 
     def start(self) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         for index, spec in enumerate(self.specs):
             # `exec` makes the command replace the shell, so the signals sent below reach it.
-            # A session of its own keeps the terminal's Ctrl-C away from the child; this
-            # script then stops each one in order.
+            # A session of its own keeps the terminal's Ctrl-C away from the child, so this
+            # script stops each one in order.
             process = subprocess.Popen(
                 ["/bin/sh", "-c", f"exec {spec.command}"],
                 stdout=subprocess.PIPE,
@@ -149,24 +157,28 @@ def run(procfile: Path, *, url: str | None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    group.start()
-    if url:
-        announcer = threading.Thread(target=_announce_url, args=(group, url, stop), daemon=True)
-        announcer.start()
-
     exited = None
-    while not stop.is_set():
-        exited = group.first_exited()
-        if exited:
-            break
-        stop.wait(POLL_SECONDS)
+    try:
+        group.start()
+        if url:
+            announcer = threading.Thread(target=_announce_url, args=(group, url, stop), daemon=True)
+            announcer.start()
 
-    if exited:
-        name, code = exited
-        group.say(name, f"exited with code {code}; stopping the other processes")
-    else:
-        group.say("run", f"received {signal.Signals(signal_received[0]).name}; stopping every process")
-    group.stop()
+        while not stop.is_set():
+            exited = group.first_exited()
+            if exited:
+                break
+            stop.wait(POLL_SECONDS)
+
+        if exited:
+            name, code = exited
+            group.say(name, f"exited with code {code}; stopping the other processes")
+        else:
+            group.say("run", f"received {signal.Signals(signal_received[0]).name}; stopping every process")
+    finally:
+        # Also reached on an unexpected error here, because the children run in sessions
+        # of their own and would otherwise outlive this script.
+        group.stop()
 
     if exited:
         return exited[1] or 1

@@ -3,7 +3,6 @@
 Test modules load them with `pytest_plugins = ["tests.fixtures_infra"]`.
 """
 
-import ast
 import os
 import sys
 from collections.abc import Iterator
@@ -12,15 +11,18 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO_ROOT
+
 # The real-worker tests use their own Redis database, which they empty before and after,
-# so they never touch the queue or cache of anything else on the same server.
+# so they never touch the queue or cache of anything else on the same server. Each xdist
+# worker counts down from this number (gw0 uses 15, gw1 uses 14), so two such tests can run
+# at once without taking each other's tasks.
 CELERY_TEST_REDIS_DB = int(os.environ.get("TRIAGE_TEST_CELERY_REDIS_DB", "15"))
 
 
 @pytest.fixture
 def redis_url() -> str:
-    """Return REDIS_URL once its server answers a ping; skip the test otherwise."""
+    """Return REDIS_URL once its server responds to a ping; skip the test otherwise."""
     url = os.environ.get("REDIS_URL", "")
     if not url:
         pytest.skip("Needs Redis: set REDIS_URL, such as redis://127.0.0.1:6379/0.")
@@ -42,8 +44,12 @@ def celery_redis_url(redis_url) -> Iterator[str]:
     """Return a URL to a separate, emptied database on the REDIS_URL server for a real broker."""
     import redis
 
+    worker_index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    database = CELERY_TEST_REDIS_DB - worker_index
+    if database < 0:
+        pytest.skip(f"No Redis database left for xdist worker {worker_index}; raise TRIAGE_TEST_CELERY_REDIS_DB.")
     parts = urlsplit(redis_url)
-    url = urlunsplit((parts.scheme, parts.netloc, f"/{CELERY_TEST_REDIS_DB}", "", ""))
+    url = urlunsplit((parts.scheme, parts.netloc, f"/{database}", "", ""))
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url
@@ -65,7 +71,7 @@ def database_url_for_subprocess(settings, uses_postgres) -> str:
 
 @pytest.fixture
 def subprocess_env() -> dict[str, str]:
-    """Return an environment for a child Django process: ours minus the test-only variables."""
+    """Return this process's environment for a child Django process, without PYTEST_, DJANGO_ and CELERY_ variables."""
     env = {
         name: value
         for name, value in os.environ.items()
@@ -76,16 +82,3 @@ def subprocess_env() -> dict[str, str]:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 
-
-def production_required_variables() -> list[str]:
-    """Return the names listed in REQUIRED_VARIABLES of config/settings/production.py.
-
-    The file is parsed, not imported, because importing it fails unless they are all set.
-    """
-    tree = ast.parse((REPO_ROOT / "config" / "settings" / "production.py").read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(target, ast.Name) and target.id == "REQUIRED_VARIABLES" for target in node.targets
-        ):
-            return list(ast.literal_eval(node.value))
-    raise LookupError("config/settings/production.py defines no REQUIRED_VARIABLES.")

@@ -9,7 +9,8 @@ import re
 import pytest
 import yaml
 
-from tests.fixtures_infra import REPO_ROOT, production_required_variables
+from tests.conftest import REPO_ROOT
+from tests.production_config import production_required_variables
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES = COMPOSE["services"]
@@ -42,7 +43,7 @@ def test_compose_service_has_healthcheck(service, expected):
 
 
 @pytest.mark.parametrize("service", LONG_RUNNING)
-def test_compose_service_starts_after_migrate_and_healthy_servers(service):
+def test_compose_service_waits_for_migrate(service):
     depends_on = SERVICES[service]["depends_on"]
 
     assert depends_on["migrate"]["condition"] == "service_completed_successfully"
@@ -50,7 +51,7 @@ def test_compose_service_starts_after_migrate_and_healthy_servers(service):
     assert depends_on["redis"]["condition"] == "service_healthy"
 
 
-def test_compose_migrate_waits_for_servers_and_registers_schedule():
+def test_compose_migrate_registers_schedule():
     migrate = SERVICES["migrate"]
     command = " ".join(migrate["command"])
 
@@ -90,7 +91,7 @@ def test_compose_secrets_fail_when_unset():
     assert "${POSTGRES_PASSWORD:?" in environment["DATABASE_URL"]
 
 
-def test_compose_web_runs_gunicorn_and_checks_allowed_host():
+def test_compose_web_runs_gunicorn():
     web = SERVICES["web"]
 
     assert web["command"][:2] == ["gunicorn", "config.wsgi:application"]
@@ -99,7 +100,7 @@ def test_compose_web_runs_gunicorn_and_checks_allowed_host():
     assert web["environment"]["ALLOWED_HOSTS"].endswith(",localhost")
 
 
-def test_compose_runs_celery_worker_and_one_beat():
+def test_compose_runs_worker_and_beat():
     worker = " ".join(SERVICES["worker"]["command"])
     beat = " ".join(SERVICES["beat"]["command"])
 
@@ -116,7 +117,7 @@ def test_compose_keeps_database_in_named_volume():
     assert any(volume.startswith("postgres-data:") for volume in SERVICES["postgres"]["volumes"])
 
 
-def test_dockerfile_builds_slim_non_root_production_image():
+def test_dockerfile_builds_non_root_image():
     assert re.search(r"^FROM python:3\.11-slim$", DOCKERFILE, re.MULTILINE)
     assert re.search(r"^RUN pip install \.$", DOCKERFILE, re.MULTILINE)
     assert "manage.py collectstatic --noinput" in DOCKERFILE

@@ -158,7 +158,7 @@ def test_cycle_with_nothing_to_triage_still_records_cycle():
     assert cycle.items.count() == 0
 
 
-def test_cycle_run_twice_in_one_slot_does_nothing_second_time():
+def test_cycle_rerun_in_same_slot_does_nothing():
     entry_aged(3)
     entry_aged(2)
     first = cycle_run(now=NOW)

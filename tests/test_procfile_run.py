@@ -7,11 +7,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures_infra import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 LAUNCHER = REPO_ROOT / "scripts" / "procfile_run.py"
 # scripts/ is no package, so the launcher is loaded from its path.
@@ -49,6 +50,16 @@ def read_until(process: subprocess.Popen, text: str, *, times: int = 1) -> list[
     pytest.fail(f"The launcher never printed {text!r}; its output was:\n" + "\n".join(lines))
 
 
+@pytest.fixture
+def leftover_pids() -> Iterator[list[int]]:
+    """Collect child pids; any still running after the test are killed, so a failure leaks nothing."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        if is_running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def child_pids(lines: list[str]) -> list[int]:
     return [int(line.split("started with pid ")[1].split(":")[0]) for line in lines if "started with pid " in line]
 
@@ -58,7 +69,7 @@ def is_running(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # A zombie has exited but not been reaped; its parent is gone, so it counts as stopped.
+    # A zombie has exited and only waits to be reaped, so it counts as stopped.
     status_file = Path(f"/proc/{pid}/status")
     return not (status_file.exists() and "State:\tZ" in status_file.read_text())
 
@@ -87,13 +98,14 @@ def test_repository_procfile_starts_web_worker_and_beat():
     assert "beat" in specs[2].command
 
 
-def test_launcher_stops_every_process_on_interrupt(tmp_path):
+def test_launcher_stops_every_process_on_interrupt(tmp_path, leftover_pids):
     # given
     procfile = tmp_path / "Procfile"
     procfile.write_text(f"one: {SLEEPER}\ntwo: {SLEEPER}\n")
     launcher = start_launcher(procfile)
     lines = read_until(launcher, "| up", times=2)
     pids = child_pids(lines)
+    leftover_pids.extend(pids)
 
     # when: Ctrl-C in a terminal sends SIGINT
     launcher.send_signal(signal.SIGINT)
@@ -106,12 +118,32 @@ def test_launcher_stops_every_process_on_interrupt(tmp_path):
     assert not any(is_running(pid) for pid in pids)
 
 
-def test_launcher_stops_others_when_one_exits(tmp_path):
+def test_launcher_stops_processes_after_output_closed(tmp_path, leftover_pids):
+    # given: output piped to a reader that goes away first, as `make run | tee` on Ctrl-C
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(f"one: {SLEEPER}\ntwo: {SLEEPER}\n")
+    launcher = start_launcher(procfile)
+    pids = child_pids(read_until(launcher, "| up", times=2))
+    leftover_pids.extend(pids)
+    launcher.stdout.close()
+
+    # when
+    launcher.send_signal(signal.SIGINT)
+    launcher.wait(timeout=WAIT_SECONDS)
+
+    # then
+    assert launcher.returncode == 0
+    assert len(pids) == 2
+    assert not any(is_running(pid) for pid in pids)
+
+
+def test_launcher_stops_others_when_one_exits(tmp_path, leftover_pids):
     procfile = tmp_path / "Procfile"
     procfile.write_text(f"sleeper: {SLEEPER}\ncrasher: {sys.executable} -c \"import sys; sys.exit(3)\"\n")
     launcher = start_launcher(procfile)
 
     output, _ = launcher.communicate(timeout=WAIT_SECONDS)
+    leftover_pids.extend(child_pids(output.splitlines()))
 
     assert launcher.returncode == 3
     assert "exited with code 3; stopping the other processes" in output

@@ -38,7 +38,7 @@ def test_setup_schedule_twice_creates_one_row_per_job():
     assert f"{TRIAGE_JOB.name} ({TRIAGE_JOB.task}): kept as configured" in output
 
 
-def test_triage_cycle_runs_at_00_and_30_in_site_zone(settings):
+def test_triage_job_crontab_in_site_zone(settings):
     settings.TIME_ZONE = "America/New_York"
 
     periodic_jobs_register()
@@ -50,12 +50,12 @@ def test_triage_cycle_runs_at_00_and_30_in_site_zone(settings):
     assert task.interval is None
 
 
-def test_triage_cycle_expires_before_next_slot_ends():
+def test_triage_job_expiry_within_two_intervals():
     periodic_jobs_register()
 
     task = PeriodicTask.objects.get(name=TRIAGE_JOB.name)
     # A run still queued after one interval is no longer needed, because the next beat has
-    # been sent; expiring it before two intervals keeps a stalled queue from piling up.
+    # been sent. Expiring it before two intervals keeps a stalled queue from piling up.
     assert 30 * 60 < task.expire_seconds < 60 * 60
 
 

@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from tests.fixtures_infra import REPO_ROOT, production_required_variables
+from tests.conftest import REPO_ROOT
+from tests.production_config import production_required_variables
 
 REQUIRED = production_required_variables()
 PRODUCTION_ENV = {
@@ -117,7 +118,7 @@ def test_dev_without_servers_uses_sqlite_and_filesystem_broker():
         assert os.path.isdir(options[key]), f"{key} folder {options[key]} does not exist after loading settings"
 
 
-def test_dev_with_redis_url_uses_redis_for_broker_and_cache():
+def test_dev_redis_url_sets_broker_and_cache():
     values = loaded(load_settings("config.settings.dev", {"REDIS_URL": "redis://127.0.0.1:6379/3"}))
 
     assert values["CELERY_BROKER_URL"] == "redis://127.0.0.1:6379/3"

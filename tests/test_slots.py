@@ -1,6 +1,7 @@
 """Triage slots start at :00 and :30 on the site's clock, across DST changes and odd offsets."""
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -83,7 +84,7 @@ def test_berlin_spring_forward_skips_missing_hour(berlin):
     assert next_slot_start(before_jump) == after_jump
 
 
-def test_berlin_fall_back_gives_two_distinct_slots_for_repeated_hour(berlin):
+def test_berlin_fall_back_repeated_hour_two_slots(berlin):
     # 2026-10-25: at 01:00 UTC the clocks go back from 03:00 CEST to 02:00 CET.
     first = slot_start_for(utc(2026, 10, 25, 0, 45))
     second = slot_start_for(utc(2026, 10, 25, 1, 45))
@@ -100,7 +101,7 @@ def test_berlin_fall_back_night_has_half_hour_steps(berlin):
 
     assert len(slots) == 7
     assert len(set(slots)) == 7
-    assert all(later - earlier == timedelta(minutes=30) for earlier, later in zip(slots, slots[1:]))
+    assert all(later - earlier == timedelta(minutes=30) for earlier, later in pairwise(slots))
     local_labels = [slot.astimezone(BERLIN).strftime("%H:%M") for slot in slots]
     assert local_labels == ["01:00", "01:30", "02:00", "02:30", "02:00", "02:30", "03:00"]
 
@@ -108,7 +109,7 @@ def test_berlin_fall_back_night_has_half_hour_steps(berlin):
 def test_berlin_spring_forward_night_has_half_hour_steps(berlin):
     slots = slots_between(utc(2026, 3, 28, 23, 0), utc(2026, 3, 29, 2, 0))
 
-    assert all(later - earlier == timedelta(minutes=30) for earlier, later in zip(slots, slots[1:]))
+    assert all(later - earlier == timedelta(minutes=30) for earlier, later in pairwise(slots))
     local_labels = [slot.astimezone(BERLIN).strftime("%H:%M") for slot in slots]
     assert local_labels == ["00:00", "00:30", "01:00", "01:30", "03:00", "03:30", "04:00"]
 

@@ -263,7 +263,7 @@ def _demo_shifts_ensure() -> list[Shift]:
 def _demo_orders_load(*, order_count: int, seed: int, now: datetime) -> OrdersOutcome:
     existing = BacklogEntry.objects.filter(source=DEMO_SOURCE).count()
     if existing:
-        logger.info("Demo source already holds %d entries; no demo orders imported.", existing)
+        logger.info("Demo source already contains %d entries; no demo orders imported.", existing)
         return OrdersOutcome(report=None, existing=existing)
 
     data = demo_orders_csv(order_count=order_count, seed=seed, now=now)
@@ -333,7 +333,7 @@ class _OrderGenerator:
 
     def _order_time(self, day_offset: int) -> datetime:
         day = (self.now.astimezone(self.zone) - timedelta(days=day_offset)).date()
-        # Most orders arrive between 08:00 and 23:00 on the site's clock.
+        # Orders arrive between 07:00 and midnight on the site's clock, most in the evening.
         minutes = int(self.rng.triangular(7 * 60, 23 * 60 + 59, 19 * 60))
         local = datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=self.zone)
         moment = local.astimezone(ZoneInfo("UTC"))
