@@ -1,6 +1,9 @@
 """The 30-minute triage cycle: which entries it queues, once per slot, and nothing half-written."""
 
 import logging
+import signal
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, time, timedelta
 from unittest import mock
@@ -15,7 +18,28 @@ from triage.models import CycleItem, TriageCycle
 from triage.services import cycles
 from triage.services.cycles import cycle_run
 
+pytest_plugins = ["tests.fixtures_infra"]
 pytestmark = pytest.mark.django_db
+
+# Runs a cycle in a child process that stalls after writing its items, until it is killed.
+STALLING_WORKER = """
+import sys, time
+from datetime import datetime
+
+import django
+
+django.setup()
+from triage.services import cycles
+
+
+def stall(events):
+    print("stalled", flush=True)
+    time.sleep(120)
+
+
+cycles.events_record_bulk = stall
+cycles.cycle_run(now=datetime.fromisoformat(sys.argv[1]))
+"""
 
 # 11:10 in Berlin (CEST), inside the slot that starts at 09:00 UTC.
 NOW = datetime(2026, 6, 10, 9, 10, tzinfo=UTC)
@@ -370,3 +394,40 @@ def test_cycle_two_workers_same_slot_run_once(uses_postgres):
     assert TriageCycle.objects.count() == 1
     assert CycleItem.objects.count() == len(entries)
     assert TimelineEvent.objects.filter(kind=TimelineEvent.Kind.TRIAGED).count() == len(entries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cycle_killed_worker_leaves_nothing(uses_postgres, database_url_for_subprocess, subprocess_env):
+    # given: a worker process stalled inside the cycle's transaction, after its items
+    entries = [entry_aged(hours) for hours in (3, 2)]
+    env = {**subprocess_env, "DJANGO_SETTINGS_MODULE": "config.settings.dev", "DATABASE_URL": database_url_for_subprocess}
+    worker = subprocess.Popen(
+        [sys.executable, "-c", STALLING_WORKER, NOW.isoformat()],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
+    try:
+        output = []
+        for line in worker.stdout:
+            output.append(line)
+            if line.strip() == "stalled":
+                break
+        else:
+            pytest.fail("The worker exited before stalling:\n" + "".join(output))
+
+        # when: the worker is killed without any chance to clean up
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        worker.stdout.close()
+
+    # then: PostgreSQL rolled its transaction back, and a retry runs the slot cleanly
+    assert TriageCycle.objects.count() == 0
+    assert CycleItem.objects.count() == 0
+    retry = cycle_run(now=NOW)
+    assert retry.ran
+    assert retry.queued == len(entries)
