@@ -12,12 +12,13 @@ from typing import Any, TypedDict
 from .models import BacklogType, Stage
 
 SURGE_DIMENSIONS = ("category", "seller", "region")
+PRE_SHIPMENT_STAGES = (Stage.AWAITING_APPROVAL, Stage.AWAITING_ALLOCATION, Stage.AWAITING_HANDOVER)
 
 
 class Thresholds(TypedDict):
     approval_target_hours: float
     handover_grace_hours: float
-    transit_grace_hours: float
+    promise_grace_hours: float
     surge_factor: float
     surge_baseline_days: int
     surge_min_orders: int
@@ -111,18 +112,28 @@ def _processing_reasons(facts: EntryFacts, *, now: datetime, thresholds: Thresho
                 )
             )
 
-    if facts.stage == Stage.IN_TRANSIT and facts.promised_at:
-        late_by = now - facts.promised_at
-        if late_by > timedelta(hours=thresholds["transit_grace_hours"]):
+    promise_passed_by = now - facts.promised_at if facts.promised_at else None
+    promise_grace = timedelta(hours=thresholds["promise_grace_hours"])
+    if promise_passed_by is not None and promise_passed_by > promise_grace:
+        values = {"hours_late": _hours(promise_passed_by), "promised_at": facts.promised_at.isoformat()}
+        if facts.stage == Stage.IN_TRANSIT:
             reasons.append(
                 Reason(
                     signal="transit_late",
                     type=BacklogType.PROCESSING.value,
                     label="In transit past the promised delivery date",
-                    values={
-                        "hours_late": _hours(late_by),
-                        "promised_at": facts.promised_at.isoformat(),
-                    },
+                    values=values,
+                )
+            )
+        elif facts.stage in PRE_SHIPMENT_STAGES:
+            # An order without a hand-over limit (no lines, say) still shows as late once
+            # the date promised to the customer has passed before it shipped.
+            reasons.append(
+                Reason(
+                    signal="promise_passed",
+                    type=BacklogType.PROCESSING.value,
+                    label="The promised delivery date passed before the order shipped",
+                    values=values,
                 )
             )
 

@@ -12,7 +12,7 @@ NOW = datetime(2017, 11, 30, 12, 0, tzinfo=UTC)
 THRESHOLDS = {
     "approval_target_hours": 24.0,
     "handover_grace_hours": 0.0,
-    "transit_grace_hours": 0.0,
+    "promise_grace_hours": 0.0,
     "surge_factor": 2.0,
     "surge_baseline_days": 28,
     "surge_min_orders": 5,
@@ -74,6 +74,23 @@ CASES = [
         EntryFacts(stage=Stage.IN_TRANSIT, ordered_at=NOW - timedelta(days=30), promised_at=NOW - timedelta(hours=1)),
         BacklogType.PROCESSING,
         ["transit_late"],
+    ),
+    (
+        "awaiting hand-over past the promised date",
+        EntryFacts(stage=Stage.AWAITING_HANDOVER, ordered_at=NOW - timedelta(days=40), promised_at=NOW - timedelta(hours=1)),
+        BacklogType.PROCESSING,
+        ["promise_passed"],
+    ),
+    (
+        "late hand-over and promise passed",
+        EntryFacts(
+            stage=Stage.AWAITING_HANDOVER,
+            ordered_at=NOW - timedelta(days=40),
+            handover_due_at=NOW - timedelta(days=30),
+            promised_at=NOW - timedelta(hours=1),
+        ),
+        BacklogType.PROCESSING,
+        ["handover_late", "promise_passed"],
     ),
     (
         "items unavailable",

@@ -12,8 +12,8 @@ CLASSIFICATION = {
     "approval_target_hours": env.float("CLASSIFY_APPROVAL_TARGET_HOURS", default=24.0),
     # Processing: grace after the seller's hand-over limit before the signal fires.
     "handover_grace_hours": env.float("CLASSIFY_HANDOVER_GRACE_HOURS", default=0.0),
-    # Processing: grace after the promised delivery date for an order still in transit.
-    "transit_grace_hours": env.float("CLASSIFY_TRANSIT_GRACE_HOURS", default=0.0),
+    # Processing: grace after the promised delivery date for an order not yet delivered.
+    "promise_grace_hours": env.float("CLASSIFY_PROMISE_GRACE_HOURS", default=0.0),
     # Demand-driven: a day's intake for one category, seller or region counts as a surge
     # when it is at least this multiple of the trailing daily mean ...
     "surge_factor": env.float("CLASSIFY_SURGE_FACTOR", default=2.0),

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from triage.services.cycles import cycle_run
+from triage.services.slots import next_slot_start
 
 
 def parse_moment(text: str) -> datetime:
@@ -34,4 +35,8 @@ class Command(BaseCommand):
         if outcome.ran:
             self.stdout.write(f"Cycle for slot {slot}: queued {outcome.queued} entries.")
         else:
-            self.stdout.write(f"Cycle for slot {slot} already ran; nothing done.")
+            next_slot = timezone.localtime(next_slot_start(outcome.slot_start)).strftime("%Y-%m-%d %H:%M %Z")
+            self.stdout.write(
+                f"Cycle for slot {slot} already ran, so nothing was done. "
+                f"Entries that arrived since then are queued by the next cycle, at {next_slot}."
+            )
