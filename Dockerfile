@@ -36,6 +36,8 @@ RUN SECRET_KEY=collectstatic-only \
     && rm -rf /app/var
 
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin triage
+# A new named volume copies this folder's owner, so the web user can write uploads there.
+RUN mkdir -p /srv/import-uploads && chown triage /srv/import-uploads
 USER triage
 
 EXPOSE 8000
