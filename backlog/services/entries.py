@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
 
-from backlog.models import OPEN_STATUSES, BacklogEntry, ResolutionMethod, Status, TimelineEvent
+from backlog.models import OPEN_STATUSES, BacklogEntry, Status, TimelineEvent
 
 from .timeline import diff_fields, event_record
 
@@ -73,10 +73,7 @@ def entry_decide(
     the version bump and the timeline event are written in one transaction.
     """
     with transaction.atomic():
-        entry = BacklogEntry.objects.select_for_update().get(pk=entry_id)
-        if entry.version != expected_version:
-            last_event = entry.events.select_related("actor").order_by("-at", "-id").first()
-            raise StaleEntryError(entry, last_event)
+        entry = _lock_at_version(entry_id, expected_version)
         if entry.status not in OPEN_STATUSES:
             raise EntryClosedError(f"{entry.reference} is {entry.get_status_display().lower()}.")
 
@@ -114,10 +111,7 @@ def entry_set_status(
 ) -> BacklogEntry:
     """Move an entry to another status; closing stamps closed-at, reopening clears it."""
     with transaction.atomic():
-        entry = BacklogEntry.objects.select_for_update().get(pk=entry_id)
-        if entry.version != expected_version:
-            last_event = entry.events.select_related("actor").order_by("-at", "-id").first()
-            raise StaleEntryError(entry, last_event)
+        entry = _lock_at_version(entry_id, expected_version)
         if entry.status == status:
             return entry
 
@@ -138,8 +132,13 @@ def entry_set_status(
     return entry
 
 
-def active_resolution_methods():
-    return ResolutionMethod.objects.filter(active=True)
+def _lock_at_version(entry_id: int, expected_version: int) -> BacklogEntry:
+    """Lock the entry's row until the transaction ends, or raise if it moved past the version."""
+    entry = BacklogEntry.objects.select_for_update().get(pk=entry_id)
+    if entry.version != expected_version:
+        last_event = entry.events.select_related("actor").order_by("-at", "-id").first()
+        raise StaleEntryError(entry, last_event)
+    return entry
 
 
 def _mark_cycle_item_decided(entry: BacklogEntry, *, now: datetime) -> None:

@@ -12,10 +12,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from backlog import selectors
 from backlog.forms.decisions import DecisionForm
+from backlog.forms.status import StatusForm
 from backlog.models import BacklogEntry
 from backlog.permissions import role_required
 from backlog.roles import TRIAGE_ROLES
-from backlog.services.entries import EntryClosedError, StaleEntryError, entry_decide
+from backlog.services.entries import EntryClosedError, StaleEntryError, entry_decide, entry_set_status
 
 from .rows import QueueRow
 from .typing import HtmxHttpRequest
@@ -43,8 +44,40 @@ def entry_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "cycle_items": entry.cycle_items.all(),
         "users": list(selectors.staff_users()),
         "methods": list(selectors.active_methods()),
+        "status_form": StatusForm(initial={"status": entry.status, "version": entry.version}),
     }
     return render(request, "backlog/entry_detail.html", context)
+
+
+@role_required(*TRIAGE_ROLES)
+@require_POST
+def entry_status_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Put an entry on hold, resolve, close or reopen it, then return to the entry page."""
+    if not BacklogEntry.objects.filter(pk=pk).exists():
+        raise Http404(f"No backlog entry has the id {pk}.")
+    entry_page = reverse("entry-detail", args=[pk])
+
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        problems = " ".join(f"{form.fields[name].label}: {' '.join(errors)}" for name, errors in form.errors.items())
+        messages.error(request, f"The status was not changed. {problems}")
+        return HttpResponseRedirect(entry_page, status=303)
+
+    try:
+        entry = entry_set_status(
+            entry_id=pk,
+            expected_version=form.cleaned_data["version"],
+            status=form.cleaned_data["status"],
+            actor=request.user,
+            now=timezone.now(),
+            reason=form.cleaned_data["reason"],
+        )
+    except StaleEntryError as error:
+        logger.info("Rejected status change on entry %s by user %s: %s", pk, request.user.pk, error)
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"{entry.reference} is now {entry.get_status_display().lower()}.")
+    return HttpResponseRedirect(entry_page, status=303)
 
 
 @role_required(*TRIAGE_ROLES)
