@@ -17,6 +17,7 @@ from backlog.services.imports import (
     import_generic,
 )
 from backlog.services.imports.generic import KNOWN_COLUMNS
+from backlog.services.imports.report import MAX_REPORTED_ERRORS
 from backlog.services.imports.reading import (
     choose_delimiter,
     neutralise_formula,
@@ -356,6 +357,59 @@ def test_unknown_channel_is_an_error(web):
         "webshop",
     )
     assert "web" in report.errors[0].message
+
+
+def test_unknown_channel_is_the_only_error(web, store):
+    data = b"order_ref,channel,sku\nRX-1,web,SKU-1\nRX-2,fax,SKU-2\nRX-3,store,SKU-3\n"
+
+    report = run(data, channel="")
+
+    assert [(error.row, error.column, error.value) for error in report.errors] == [
+        (3, "channel", "fax")
+    ]
+    assert "Unknown channel code" in report.errors[0].message
+
+
+def test_conflicting_channel_is_the_only_error(web, store):
+    data = b"order_ref,channel,sku\nRX-1,web,SKU-1\nRX-1,store,SKU-2\n"
+
+    report = run(data, channel="")
+
+    assert [(error.row, error.column, error.value) for error in report.errors] == [
+        (3, "channel", "store")
+    ]
+    assert "row 2" in report.errors[0].message
+
+
+def test_errors_sorted_by_row_then_column(web, store):
+    data = (
+        b"order_ref,channel,customer_name,sku,qty\n"
+        b"RX-1,web,Anna,SKU-1,1\n"
+        b"RX-1,store,Anne,SKU-2,1\n"
+        b"RX-2,web,Ben,SKU-3,two\n"
+    )
+
+    report = run(data, channel="")
+
+    assert [(error.row, error.column) for error in report.errors] == [
+        (3, "channel"),
+        (3, "customer_name"),
+        (4, "qty"),
+    ]
+
+
+def test_error_list_keeps_lowest_rows_when_full(web, store):
+    bad_rows = 600
+    lines = ["order_ref,channel,sku,qty", "RX-1,web,SKU-1,1", "RX-1,store,SKU-2,1"]
+    lines += [f"RX-{number},web,SKU-{number},two" for number in range(2, 2 + bad_rows)]
+    data = ("\n".join(lines) + "\n").encode()
+
+    report = run(data, channel="")
+
+    assert len(report.errors) == MAX_REPORTED_ERRORS
+    assert report.error_count == bad_rows + 1
+    assert (report.errors[0].row, report.errors[0].column) == (3, "channel")
+    assert [error.row for error in report.errors[1:4]] == [4, 5, 6]
 
 
 def test_missing_channel_without_default_is_an_error(web):

@@ -30,7 +30,7 @@ from .reading import (
     read_records,
     strip_formula_guard,
 )
-from .report import PREVIEW_ROWS, ColumnMapping, ImportReport, RowError
+from .report import MAX_REPORTED_ERRORS, PREVIEW_ROWS, ColumnMapping, ImportReport, RowError
 from .rows import EntryRow, LineRow, preview_of
 from .runs import import_run_record
 from .writer import entries_upsert, upsert_plan
@@ -189,11 +189,12 @@ def _parse(data: bytes, *, options: GenericOptions, report: ImportReport) -> lis
             )
         )
         return []
+    parser = _GenericParser(options=options, report=report)
     try:
-        parser = _GenericParser(options=options, report=report)
         return parser.parse(data)
     except FileProblem as exc:
-        report.add_error(exc.error)
+        parser.row_errors.add(exc.error)
+        parser.flush_row_errors()
         return []
 
 
@@ -212,7 +213,45 @@ class _Order:
     rows: list[int] = field(default_factory=list)
     # Entry field -> the cells that stated it, one per row that had it.
     cells: dict[str, list[_Cell]] = field(default_factory=dict)
+    # Entry columns with an invalid cell in some row of the order. That row's error already
+    # names the cell, so the order reports no second error about the column.
+    invalid_columns: set[str] = field(default_factory=set)
     lines: list[tuple[int, LineRow]] = field(default_factory=list)
+
+
+class _RowErrors:
+    """The row errors of a file, kept in order of row, then column position in the header.
+
+    Rows are read in order, but the checks across the rows of one order run after the last
+    row, so errors arrive out of order. Only the first MAX_REPORTED_ERRORS in that order are
+    kept, and the others are counted, so a broken file cannot fill the memory with errors.
+    """
+
+    def __init__(self) -> None:
+        self.kept: list[RowError] = []
+        self.dropped = 0
+        # Header text -> its position, filled once the header is read.
+        self.positions: dict[str, int] = {}
+
+    def add(self, error: RowError) -> None:
+        self.kept.append(error)
+        if len(self.kept) > 2 * MAX_REPORTED_ERRORS:
+            self._trim()
+
+    def sorted(self) -> tuple[list[RowError], int]:
+        """Return the kept errors in order and the number of errors not kept."""
+        self._trim()
+        return self.kept, self.dropped
+
+    def _trim(self) -> None:
+        self.kept.sort(key=self._order_key)
+        self.dropped += len(self.kept[MAX_REPORTED_ERRORS:])
+        del self.kept[MAX_REPORTED_ERRORS:]
+
+    def _order_key(self, error: RowError) -> tuple[int, int]:
+        # A problem of the whole row (column "") comes before the row's cell errors.
+        row = -1 if error.row is None else error.row
+        return row, self.positions.get(error.column, 0)
 
 
 class _GenericParser:
@@ -222,6 +261,7 @@ class _GenericParser:
         self.dates = DateReader(date_format=options.date_format, zone=ZoneInfo(settings.TIME_ZONE))
         self.channels = dict(Channel.objects.values_list("code", "pk"))
         self.headers: dict[str, str] = {}
+        self.row_errors = _RowErrors()
 
     def parse(self, data: bytes) -> list[EntryRow]:
         decoded = decode(data, self.options.encoding)
@@ -239,15 +279,27 @@ class _GenericParser:
             return []
         self._check_default_channel()
 
+        self.row_errors.positions = {
+            mapping.header: mapping.position for mapping in self.report.columns
+        }
         orders: dict[str, _Order] = {}
         for number, cells in records:
             if not any(cell.strip() for cell in cells):
                 continue
             self._read_row(number, cells, header, orders)
+        entry_rows = [self._entry_row(order) for order in orders.values()]
+        self.flush_row_errors()
         if not orders and self.report.ok:
             self.report.add_error(RowError(None, "", "", "The file has a header but no data rows."))
-        entry_rows = [self._entry_row(order) for order in orders.values()]
         return entry_rows if self.report.ok else []
+
+    def flush_row_errors(self) -> None:
+        """Move the row errors into the report, in order of row and column."""
+        errors, dropped = self.row_errors.sorted()
+        for error in errors:
+            self.report.add_error(error)
+        self.report.errors_not_listed += dropped
+        self.row_errors = _RowErrors()
 
     # The header
 
@@ -348,6 +400,7 @@ class _GenericParser:
             return
 
         values: dict[str, _Cell] = {}
+        invalid_columns: set[str] = set()
         for column, raw in zip(header, cells, strict=False):
             if column is None:
                 continue
@@ -362,6 +415,7 @@ class _GenericParser:
                 values[column] = _Cell(self._parse_cell(column, text), number, text)
             except ValueError as exc:
                 self._error(number, self.headers[column], text, str(exc))
+                invalid_columns.add(column)
 
         ref_cell = values.pop("order_ref", None)
         if ref_cell is None:
@@ -373,6 +427,7 @@ class _GenericParser:
 
         order = orders.setdefault(ref_cell.value, _Order(ref=ref_cell.value))
         order.rows.append(number)
+        order.invalid_columns.update(invalid_columns)
         for column, cell in values.items():
             if column in ENTRY_COLUMNS:
                 order.cells.setdefault(column, []).append(cell)
@@ -429,6 +484,8 @@ class _GenericParser:
 
     def _entry_row(self, order: _Order) -> EntryRow:
         values: dict[str, Any] = {}
+        # Columns whose problem is already reported: an invalid cell, or rows that disagree.
+        reported = set(order.invalid_columns)
         for column, field_name in ENTRY_COLUMNS.items():
             if column not in self.headers:
                 continue
@@ -446,6 +503,7 @@ class _GenericParser:
                     f"Order {order.ref} has {first.text!r} here in row {first.row}; "
                     "the rows of one order must agree (or leave the cell empty).",
                 )
+                reported.add(column)
                 continue
             if stated:
                 values[field_name] = stated[0].value
@@ -455,7 +513,7 @@ class _GenericParser:
         if "channel_id" not in values:
             if self.options.channel in self.channels:
                 values["channel_id"] = self.channels[self.options.channel]
-            elif "channel" in self.headers:
+            elif "channel" in self.headers and "channel" not in reported:
                 self._error(
                     order.rows[0],
                     self.headers["channel"],
@@ -474,7 +532,7 @@ class _GenericParser:
         return ""
 
     def _error(self, row: int, column: str, value: str, message: str) -> None:
-        self.report.add_error(RowError(row=row, column=column, value=value, message=message))
+        self.row_errors.add(RowError(row=row, column=column, value=value, message=message))
 
     # Cells
 
