@@ -197,7 +197,7 @@ def test_preview_lists_errors_by_row_and_column(client, lead, web):
     page = response.content.decode()
     assert "04.05.2026" in page
     assert "<td>qty</td>" in page
-    assert "4 error(s) found" in page
+    assert "4 errors found" in page
     assert 'name="pending"' not in page
 
 
@@ -217,7 +217,7 @@ def test_binary_file_shows_error(client, lead, web):
     )
 
     assert response.status_code == 200
-    assert "error(s) found" in response.content.decode()
+    assert "1 error found" in response.content.decode()
 
 
 def test_missing_file_is_a_form_error(client, lead, web):

@@ -15,6 +15,7 @@ from backlog.services.imports import (
 from backlog.services.imports.generic import DEFAULT_SOURCE
 from backlog.services.imports.olist import DEFAULT_SOURCE_TZ, parse_as_of
 from backlog.services.imports.reading import DELIMITER_CHOICES, ENCODING_CHOICES
+from backlog.services.imports.report import errors_text
 
 
 class Command(BaseCommand):
@@ -100,7 +101,7 @@ class Command(BaseCommand):
             report = self._import_generic(path, options, now=now)
         self._print(report)
         if not report.ok:
-            raise CommandError(f"{report.error_count} error(s): nothing was imported.")
+            raise CommandError(f"{errors_text(report.error_count)}: nothing was imported.")
 
     def _import_olist(self, path: Path, options: dict, *, now) -> ImportReport:
         if not path.is_dir():
@@ -173,7 +174,9 @@ class Command(BaseCommand):
         for error in report.errors:
             self.stderr.write(str(error))
         if report.errors_not_listed:
-            self.stderr.write(f"... and {report.errors_not_listed} more error(s).")
+            not_listed = report.errors_not_listed
+            noun = "error" if not_listed == 1 else "errors"
+            self.stderr.write(f"... and {not_listed} more {noun}.")
         timings = ", ".join(f"{step} {seconds:.2f} s" for step, seconds in report.timings.items())
         if timings:
             self.stdout.write(f"Timings: {timings}.")

@@ -14,6 +14,11 @@ ENCODING_LABELS = {
 }
 
 
+def errors_text(count: int) -> str:
+    """Return "1 error" or "N errors"."""
+    return f"{count} error" if count == 1 else f"{count} errors"
+
+
 @dataclass(frozen=True)
 class RowError:
     """One problem found in the input.
@@ -96,6 +101,6 @@ class ImportReport:
 
     def summary(self) -> str:
         if self.errors:
-            return f"{self.error_count} error(s) found, so nothing was written."
+            return f"{errors_text(self.error_count)} found, so nothing was written."
         counts = f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged"
         return f"{counts} (dry run: nothing was written)." if self.dry_run else f"{counts}."
