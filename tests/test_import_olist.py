@@ -2,7 +2,7 @@
 
 import csv
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -14,7 +14,7 @@ from django.db.models import Count
 
 from backlog.models import BacklogEntry, Channel, ImportRun, Stage, Status, TimelineEvent
 from backlog.services.imports import OlistOptions, import_olist
-from backlog.services.imports.olist import OrderFacts, order_state_at, parse_as_of
+from backlog.services.imports.olist import OrderFacts, duration_text, order_state_at, parse_as_of
 
 SAMPLE_DATA = Path(__file__).parent / "data" / "olist" / "orders"
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
@@ -284,6 +284,27 @@ def test_small_folder_shift_to_now_moves_every_time():
     assert transit.promised_at == sp("2017-11-29T00:00") + shift
     assert stored("ord-delivered").closed_at == sp("2017-11-25T15:00") + shift
     assert transit.classified_at == NOW
+
+
+@pytest.mark.django_db
+def test_shift_note_reads_days_hours_minutes():
+    report = olist(SAMPLE_DATA, shift_to_now=True, dry_run=True)
+
+    # From AS_OF, 2017-11-30 14:00 UTC (São Paulo was on summer time), to NOW.
+    assert "moved forward by 3078 days 22 h, so that" in report.notes[1]
+
+
+@pytest.mark.parametrize(
+    ("duration", "text"),
+    [
+        (timedelta(days=3291, hours=7, minutes=27, seconds=1.684855), "3291 days 7 h 27 min"),
+        (timedelta(days=1, minutes=5), "1 day 5 min"),
+        (timedelta(hours=2), "2 h"),
+        (timedelta(seconds=42), "42 s"),
+    ],
+)
+def test_duration_text_rounds_down_to_minutes(duration, text):
+    assert duration_text(duration) == text
 
 
 @pytest.mark.django_db

@@ -222,6 +222,23 @@ def import_olist(
     return report
 
 
+def duration_text(duration: timedelta) -> str:
+    """Format a duration to the minute, such as "3291 days 7 h 27 min", or in seconds below one."""
+    minutes = int(duration.total_seconds() // 60)
+    if minutes == 0:
+        return f"{int(duration.total_seconds())} s"
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = []
+    if days:
+        parts.append(f"{days} day" if days == 1 else f"{days} days")
+    if hours:
+        parts.append(f"{hours} h")
+    if minutes:
+        parts.append(f"{minutes} min")
+    return " ".join(parts)
+
+
 def _write(
     reader: "_OlistReader",
     *,
@@ -241,7 +258,11 @@ def _write(
         + (" (given)." if options.as_of else " (the latest recorded event in the orders file).")
     )
     if shift:
-        report.notes.append(f"Every stored time is moved forward by {shift}, so that T is now.")
+        direction = "forward" if shift > timedelta(0) else "back"
+        report.notes.append(
+            f"Every stored time is moved {direction} by {duration_text(abs(shift))}, "
+            "so that the as-of time becomes now."
+        )
 
     started = time.monotonic()
     with transaction.atomic():
