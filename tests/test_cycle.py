@@ -292,7 +292,7 @@ def test_cycle_writes_triaged_event_per_queued_entry():
     assert event.at == NOW
     assert event.actor is None
     assert event.changes == {"cycle": {"old": None, "new": SLOT_START.isoformat()}}
-    assert event.reason == "Queued for triage: no owner, no resolution method, no eta"
+    assert event.reason == "Queued for triage: no owner, no resolution method, no ETA"
 
 
 def test_cycle_reclassifies_queued_entries():

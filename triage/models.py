@@ -90,3 +90,23 @@ class CycleItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entry.reference} in {self.cycle}"
+
+
+def reason_phrase(code: str) -> str:
+    """Return a cycle item reason as it reads inside a sentence, such as "no owner" or "ETA passed".
+
+    The label's first letter is lowered unless its first word is an abbreviation such as ETA.
+    An unknown code is returned as it is.
+    """
+    try:
+        label = str(CycleItem.Reason(code).label)
+    except ValueError:
+        return code
+    if label.split()[0].isupper():
+        return label
+    return label[0].lower() + label[1:]
+
+
+def reasons_text(codes: list[str]) -> str:
+    """Join reason codes into one phrase, such as "no owner, no resolution method, no ETA"."""
+    return ", ".join(reason_phrase(code) for code in codes)

@@ -61,9 +61,9 @@ def keep_hyphenated(text: str) -> str:
 
 @register.filter
 def queue_reasons(codes: list[str]) -> str:
-    """Turn the reason codes of a cycle item into their labels, such as "No owner, No ETA"."""
+    """Turn the reason codes of a cycle item into one phrase, such as "No owner, no ETA"."""
     # Local import: the triage app builds on backlog, not the other way round.
-    from triage.models import CycleItem
+    from triage.models import reasons_text
 
-    labels = dict(CycleItem.Reason.choices)
-    return ", ".join(labels.get(code, code) for code in codes) or "—"
+    text = reasons_text(codes)
+    return text[0].upper() + text[1:] if text else "—"

@@ -11,7 +11,7 @@ from django.db.models import Q
 from backlog.models import BacklogEntry, TimelineEvent
 from backlog.services.classifying import entries_classify
 from backlog.services.timeline import events_record_bulk
-from triage.models import CycleItem, TriageCycle
+from triage.models import CycleItem, TriageCycle, reasons_text
 
 from .shifts import shift_on_duty
 from .slots import slot_start_for
@@ -115,8 +115,7 @@ def _queue_entries(cycle: TriageCycle, *, now: datetime, batch_size: int) -> int
                 at=now,
                 kind=TimelineEvent.Kind.TRIAGED,
                 changes={"cycle": {"old": None, "new": cycle.slot_start.isoformat()}},
-                reason="Queued for triage: "
-                + ", ".join(CycleItem.Reason(reason).label.lower() for reason in reasons),
+                reason=f"Queued for triage: {reasons_text(reasons)}",
             )
         )
     CycleItem.objects.bulk_create(items)
