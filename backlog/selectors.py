@@ -267,3 +267,35 @@ def entry_for_detail(pk: int) -> BacklogEntry:
         )
         .get(pk=pk)
     )
+
+
+# Timeline fields whose stored values are user names, because display_value stores a user as str(user).
+USER_CHANGE_FIELDS = ("owner",)
+
+
+def events_with_person_names(events: list[TimelineEvent]) -> list[TimelineEvent]:
+    """Set `display_changes` on each event: its changes with user names shown as full names.
+
+    Costs one query. A user without a full name, or a user name that no account has any
+    more, is shown as stored.
+    """
+    usernames = {
+        value
+        for event in events
+        for name in USER_CHANGE_FIELDS
+        for value in (event.changes.get(name) or {}).values()
+        if isinstance(value, str) and value
+    }
+    names = {}
+    if usernames:
+        for user in User.objects.filter(username__in=usernames):
+            names[user.get_username()] = user.get_full_name() or user.get_username()
+
+    for event in events:
+        display_changes = {}
+        for name, change in event.changes.items():
+            if name in USER_CHANGE_FIELDS and isinstance(change, dict):
+                change = {key: names.get(value, value) for key, value in change.items()}
+            display_changes[name] = change
+        event.display_changes = display_changes
+    return events

@@ -639,6 +639,34 @@ def test_entry_page_shows_lines_reasons_timeline_and_cycles(client, channels, le
     assert "Not queued in any triage cycle yet." not in page
 
 
+def test_entry_page_timeline_shows_owner_full_names(client, entry, lead):
+    owner = UserFactory(username="support-eva", first_name="Eva", last_name="Lindqvist", roles=["support"])
+    nameless = UserFactory(username="support-nameless", roles=["support"])
+    client.force_login(lead)
+    row_post(client, entry, owner=owner.pk)
+    entry.refresh_from_db()
+    row_post(client, entry, owner=nameless.pk)
+
+    page = client.get(entry_page(entry.pk)).content.decode()
+
+    assert '<span class="old">—</span> → <span class="new">Eva Lindqvist</span>' in page
+    assert (
+        '<span class="old">Eva Lindqvist</span> → <span class="new">support-nameless</span>' in page
+    )
+    stored = TimelineEvent.objects.filter(entry=entry, kind=TimelineEvent.Kind.ASSIGNED)
+    assert [event.changes["owner"]["new"] for event in stored] == ["support-eva", "support-nameless"]
+
+
+def test_entry_page_cycle_reasons_read_as_phrase(client, entry, lead):
+    cycle_run(now=timezone.now())
+    client.force_login(lead)
+
+    page = client.get(entry_page(entry.pk)).content.decode()
+
+    assert "<td>No owner, no resolution method, no ETA</td>" in page
+    assert "Queued for triage: no owner, no resolution method, no ETA" in page
+
+
 def test_entry_page_shows_times_in_site_zone(client, channels, lead, settings):
     settings.TIME_ZONE = "Europe/Berlin"
     from datetime import datetime, UTC

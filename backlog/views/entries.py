@@ -40,7 +40,7 @@ def entry_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "row": QueueRow.of(entry, now=now),
         "now": now,
         "lines": entry.lines.all(),
-        "events": entry.events.all(),
+        "events": selectors.events_with_person_names(list(entry.events.all())),
         "cycle_items": entry.cycle_items.all(),
         "users": list(selectors.staff_users()),
         "methods": list(selectors.active_methods()),
