@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from .roles import ALL_ROLES, IMPORT_ROLES, TRIAGE_ROLES, Role, has_any_role
+from .roles import ALL_ROLES, IMPORT_ROLES, TRIAGE_ROLES, Role, access_denied_message, has_any_role
 
 
 def role_required(*roles: Role) -> Callable:
@@ -21,7 +21,7 @@ def role_required(*roles: Role) -> Callable:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if not has_any_role(request.user, allowed):
-                raise PermissionDenied("Your role does not allow this page.")
+                raise PermissionDenied(access_denied_message(request.user, allowed))
             return view(request, *args, **kwargs)
 
         return wrapper

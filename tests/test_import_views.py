@@ -64,6 +64,19 @@ def test_upload_page_forbidden_without_import_role(client, request, user_fixture
     assert client.get(reverse("import-upload")).status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("user_fixture", "signed_in_as"), [("support", "support"), ("manager", "manager")]
+)
+def test_forbidden_upload_page_names_needed_roles(client, request, user_fixture, signed_in_as):
+    client.force_login(request.getfixturevalue(user_fixture))
+
+    page = client.get(reverse("import-upload")).content.decode()
+
+    assert "This page is for triage leads and admins." in page
+    assert f"You are signed in as {signed_in_as}." in page
+    assert "Ask an admin" not in page
+
+
 @pytest.mark.parametrize("user_fixture", ["lead", "admin_user"])
 def test_upload_page_shows_form_to_leads_and_admins(client, request, user_fixture):
     client.force_login(request.getfixturevalue(user_fixture))
