@@ -107,7 +107,7 @@ def test_stale_save_shows_message_and_current_values(live_server, page, browser_
     page.get_by_role("button", name=f"Save {target.reference}").click()
 
     row = page.locator(f"#entry-{target.pk}")
-    expect_text(row.locator("[data-row-message]"), f"{target.reference} was changed by {support}")
+    expect_text(row.locator("[data-row-message]"), f"{target.reference} was changed by Ben Okafor")
     assert page.get_by_label(f"Owner of {target.reference}").input_value() == str(support.pk)
     assert row.locator("input[name=version]").input_value() == str(target.version + 1)
     target.refresh_from_db()

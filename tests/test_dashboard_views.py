@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from backlog.forms.decisions import AMBIGUOUS_TIME_MESSAGE, NONEXISTENT_TIME_MESSAGE
 from backlog.models import BacklogEntry, Stage, Status, TimelineEvent
-from backlog.services.entries import STALE_ENTRY_MESSAGE
 from tests.factories import (
     ChannelFactory,
     EntryFactory,
@@ -435,7 +434,8 @@ def test_decide_stale_version_returns_409_with_current_values(client, entry, lea
 
     body = response.content.decode()
     assert response.status_code == 409
-    assert f"{entry.reference} was changed by {manager} at" in body
+    assert f"{entry.reference} was changed by Carla at" in body
+    assert "The row now shows their values." in body
     assert re.search(rf'<option value="{manager.pk}" selected>', body)
     assert 'name="version" value="2"' in body
     entry.refresh_from_db()
@@ -566,9 +566,14 @@ def test_decide_without_htmx_reports_stale_edit(client, entry, lead, manager):
     row_post(client, entry, owner=manager.pk)
     client.force_login(lead)
 
-    response = client.post(decide_url(entry), {"version": 1, "owner": lead.pk}, follow=True)
+    response = client.post(
+        decide_url(entry), {"version": 1, "owner": lead.pk, "next": entry_page(entry.pk)}, follow=True
+    )
 
-    assert f"{entry.reference} was changed by {manager}" in response.content.decode()
+    page = response.content.decode()
+    assert f"{entry.reference} was changed by Carla at" in page
+    assert "The page now shows their values." in page
+    assert f"{entry.reference}: {entry.reference}" not in page
 
 
 def test_decide_ignores_foreign_next_url(client, entry, lead):

@@ -1,7 +1,7 @@
 """Stale edits: two people on one entry, and triage cycles running under a lead's edit."""
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -58,14 +58,72 @@ def test_second_editor_on_old_version_gets_409(web, lead, manager):
     assert saved.status_code == 200
     assert rejected.status_code == 409
     message = rejected.content.decode()
-    assert f"{entry.reference} was changed by {lead} at" in message
-    assert "Reload to see their change, then apply yours again." in message
+    assert f"{entry.reference} was changed by Anna at" in message
+    assert "The row now shows their values. Apply your change again if it still holds." in message
     entry.refresh_from_db()
     assert entry.owner == lead
     assert entry.due_at is None
     assert entry.version == 2
     decisions = TimelineEvent.objects.filter(entry=entry, kind=TimelineEvent.Kind.ASSIGNED)
     assert [(event.actor, list(event.changes)) for event in decisions] == [(lead, ["owner"])]
+
+
+@pytest.mark.django_db
+def test_stale_message_uses_site_time_and_full_name(web, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    editor = UserFactory(username="lead-otto", first_name="Otto", last_name="Brandt", roles=["lead"])
+    entry = EntryFactory(channel=web)
+    saved_at = datetime(2026, 12, 4, 21, 22, tzinfo=UTC)
+    entry_decide(
+        entry_id=entry.pk, expected_version=1, decision=TriageDecision(owner=editor), actor=editor, now=saved_at
+    )
+
+    with pytest.raises(StaleEntryError) as caught:
+        entry_decide(
+            entry_id=entry.pk, expected_version=1, decision=TriageDecision(note="x"), actor=editor, now=saved_at
+        )
+
+    message = caught.value.page_message("row")
+    assert message.startswith(f"{entry.reference} was changed by Otto Brandt at 2026-12-04 22:22 CET after")
+    assert "UTC" not in message
+    assert "Reload" not in message
+    assert "changed by lead-otto at 2026-12-04 22:22 CET" in str(caught.value)
+
+
+@pytest.mark.django_db
+def test_stale_message_skips_queueing_events(web, lead, manager):
+    now = timezone.now()
+    entry = EntryFactory(channel=web, ordered_at=now - timedelta(hours=10))
+    anna, carla = client_for(lead), client_for(manager)
+    decide(anna, entry, version=1, owner=lead.pk)
+    # The cycle queues the entry after Anna's save, which leaves the version at 2.
+    cycle_run(now=timezone.now())
+
+    rejected = decide(carla, entry, version=1, owner=manager.pk)
+
+    assert rejected.status_code == 409
+    assert f"{entry.reference} was changed by Anna at" in rejected.content.decode()
+
+
+@pytest.mark.django_db
+def test_newer_version_is_reported_invalid(web, lead):
+    entry = EntryFactory(channel=web)
+
+    with pytest.raises(StaleEntryError) as caught:
+        entry_decide(
+            entry_id=entry.pk,
+            expected_version=5,
+            decision=TriageDecision(owner=lead),
+            actor=lead,
+            now=timezone.now(),
+        )
+
+    expected = f"Version 5 of {entry.reference} is invalid: the stored version is 1."
+    assert str(caught.value).startswith(expected)
+    assert caught.value.page_message("row") == expected
+    assert "changed" not in str(caught.value)
+    entry.refresh_from_db()
+    assert entry.owner is None
 
 
 @pytest.mark.django_db

@@ -54,7 +54,8 @@ def test_status_stale_version_is_rejected(client, lead, manager):
     entry.refresh_from_db()
     assert entry.status == Status.ON_HOLD
     page = client.get(response["Location"]).content.decode()
-    assert "changed by manager-carla" in page
+    assert f"{entry.reference} was changed by Carla at" in page
+    assert "The page now shows their values." in page
 
 
 def test_status_service_rejects_stale_version(lead):

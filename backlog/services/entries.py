@@ -6,6 +6,7 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from backlog.models import OPEN_STATUSES, BacklogEntry, Status, TimelineEvent
 
@@ -13,23 +14,64 @@ from .timeline import diff_fields, event_record
 
 User = get_user_model()
 
-STALE_ENTRY_MESSAGE = (
-    "{reference} was changed by {actor} at {at} after you loaded it. "
-    "Reload to see their change, then apply yours again."
+# Timeline kinds whose changes bump the entry's version. Classification and queueing for
+# triage leave it alone, so they never make an edit stale.
+VERSION_CHANGING_KINDS = (
+    TimelineEvent.Kind.UPDATED,
+    TimelineEvent.Kind.ASSIGNED,
+    TimelineEvent.Kind.STATUS,
 )
 
 
 class StaleEntryError(Exception):
-    """Raised when an edit is based on an older version than the one stored."""
+    """Raised when an edit is based on another version of the entry than the one stored.
 
-    def __init__(self, entry: BacklogEntry, last_event: TimelineEvent | None) -> None:
-        actor = "the system"
-        at = "an unknown time"
-        if last_event is not None:
-            actor = str(last_event.actor) if last_event.actor else "the system"
-            at = f"{last_event.at:%Y-%m-%d %H:%M} UTC"
-        super().__init__(STALE_ENTRY_MESSAGE.format(reference=entry.reference, actor=actor, at=at))
+    str() is the message for API clients, which identify people by user name. page_message()
+    is the message for a page or a dashboard row that shows the stored values again.
+    """
+
+    def __init__(
+        self, entry: BacklogEntry, last_event: TimelineEvent | None, *, expected_version: int
+    ) -> None:
         self.entry = entry
+        self.expected_version = expected_version
+        self.actor = last_event.actor if last_event is not None else None
+        self.changed_at = last_event.at if last_event is not None else None
+        actor_name = self.actor.get_username() if self.actor is not None else "the system"
+        super().__init__(
+            self._describe(actor_name)
+            + " Read the entry again, and send your change with its current version if it still holds."
+        )
+
+    @property
+    def version_invalid(self) -> bool:
+        """Tell whether the edit names a version newer than the stored one, which no page sends."""
+        return self.expected_version > self.entry.version
+
+    def page_message(self, shown_in: str) -> str:
+        """Return the message for a person whose `shown_in` ("row" or "page") now shows the stored values."""
+        if self.version_invalid:
+            return self._describe("")
+        actor_name = "the system"
+        if self.actor is not None:
+            actor_name = self.actor.get_full_name() or self.actor.get_username()
+        return (
+            f"{self._describe(actor_name)} The {shown_in} now shows their values. "
+            "Apply your change again if it still holds."
+        )
+
+    def _describe(self, actor_name: str) -> str:
+        reference = self.entry.reference
+        if self.version_invalid:
+            return (
+                f"Version {self.expected_version} of {reference} is invalid: "
+                f"the stored version is {self.entry.version}."
+            )
+        if self.changed_at is None:
+            return f"{reference} was changed by {actor_name} after you loaded it."
+        # Pages show times in the site's zone, so the message does too, with the zone's abbreviation.
+        at = timezone.localtime(self.changed_at)
+        return f"{reference} was changed by {actor_name} at {at:%Y-%m-%d %H:%M %Z} after you loaded it."
 
 
 class EntryClosedError(Exception):
@@ -133,11 +175,16 @@ def entry_set_status(
 
 
 def _lock_at_version(entry_id: int, expected_version: int) -> BacklogEntry:
-    """Lock the entry's row until the transaction ends, or raise if it moved past the version."""
+    """Lock the entry's row until the transaction ends, or raise if its version is not `expected_version`."""
     entry = BacklogEntry.objects.select_for_update().get(pk=entry_id)
     if entry.version != expected_version:
-        last_event = entry.events.select_related("actor").order_by("-at", "-id").first()
-        raise StaleEntryError(entry, last_event)
+        last_event = (
+            entry.events.filter(kind__in=VERSION_CHANGING_KINDS)
+            .select_related("actor")
+            .order_by("-at", "-id")
+            .first()
+        )
+        raise StaleEntryError(entry, last_event, expected_version=expected_version)
     return entry
 
 

@@ -74,7 +74,7 @@ def entry_status_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         )
     except StaleEntryError as error:
         logger.info("Rejected status change on entry %s by user %s: %s", pk, request.user.pk, error)
-        messages.error(request, str(error))
+        messages.error(request, error.page_message("page"))
     else:
         messages.success(request, f"{entry.reference} is now {entry.get_status_display().lower()}.")
     return HttpResponseRedirect(entry_page, status=303)
@@ -110,7 +110,11 @@ def entry_decide_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         )
     except (StaleEntryError, EntryClosedError) as error:
         logger.info("Rejected decision on entry %s by user %s: %s", pk, request.user.pk, error)
-        row = QueueRow.of(selectors.row_entry(pk), now=now, message=str(error), message_kind="error")
+        message = str(error)
+        if isinstance(error, StaleEntryError):
+            # An htmx post gets its row back, and a plain post is sent back to the page it came from.
+            message = error.page_message("row" if request.htmx else "page")
+        row = QueueRow.of(selectors.row_entry(pk), now=now, message=message, message_kind="error")
         return _decide_answer(request, row, status=409)
 
     row = QueueRow.of(selectors.row_entry(pk), now=now, message=SAVED_MESSAGE, message_kind="success")
@@ -130,9 +134,12 @@ def _decide_answer(request: HtmxHttpRequest, row: QueueRow, *, status: int) -> H
 
     if status == 200:
         messages.success(request, f"{row.entry.reference}: {SAVED_MESSAGE}")
-    else:
+    elif status == 422:
         details = " ".join(row.error_list)
         messages.error(request, f"{row.entry.reference}: {row.message} {details}".strip())
+    else:
+        # The stale and closed messages of a 409 already start with the reference.
+        messages.error(request, row.message)
     return HttpResponseRedirect(_return_path(request), status=303)
 
 
