@@ -1,13 +1,15 @@
 """Filters on open backlog entries, shared by the dashboard, the CSV export and the API.
 
 Query parameters: channel (channel code), type (backlog type), stage, owner (user name),
-unowned and overdue (flags: 1, true, on or yes switch them on).
+unowned and overdue. The flags are on for 1, true, on or yes and off for 0, false, off, no or
+an empty value. Any other value is invalid.
 """
 
 from datetime import datetime
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -15,17 +17,41 @@ from .models import BacklogEntry, BacklogType, Channel, Stage
 from .selectors import staff_users
 
 FLAG_TRUE_VALUES = frozenset({"1", "true", "on", "yes"})
+FLAG_FALSE_VALUES = frozenset({"0", "false", "off", "no", ""})
 FILTER_PARAMS = ("channel", "type", "stage", "owner", "unowned", "overdue")
+FLAG_PARAMS = ("unowned", "overdue")
 
 
 class FlagWidget(forms.CheckboxInput):
-    """A checkbox that reads only the usual spellings of "on" as true, so ?overdue=0 is off."""
+    """A checkbox whose submitted text goes to FlagField as it is, so FlagField can reject it."""
 
-    def value_from_datadict(self, data, files, name) -> bool | None:
-        value = data.get(name)
-        if value is None:
-            return None
-        return str(value).strip().lower() in FLAG_TRUE_VALUES
+    def value_from_datadict(self, data, files, name) -> str | None:
+        return data.get(name)
+
+
+class FlagField(forms.NullBooleanField):
+    """A yes/no query flag: True or False for the usual spellings, None when it is absent."""
+
+    widget = FlagWidget
+
+    def to_python(self, value) -> bool | None:
+        if value is None or isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in FLAG_TRUE_VALUES:
+            return True
+        if text in FLAG_FALSE_VALUES:
+            return False
+        raise ValidationError(
+            "Invalid flag %(value)s: expected 1, true, on or yes to switch it on, "
+            "or 0, false, off or no to leave it off.",
+            code="invalid",
+            params={"value": repr(str(value))},
+        )
+
+
+class FlagFilter(django_filters.BooleanFilter):
+    field_class = FlagField
 
 
 class EntryFilter(django_filters.FilterSet):
@@ -41,10 +67,8 @@ class EntryFilter(django_filters.FilterSet):
     owner = django_filters.ModelChoiceFilter(
         queryset=staff_users(), to_field_name="username", label="Owner"
     )
-    unowned = django_filters.BooleanFilter(method="filter_unowned", widget=FlagWidget, label="Unowned")
-    overdue = django_filters.BooleanFilter(
-        method="filter_overdue", widget=FlagWidget, label="ETA passed"
-    )
+    unowned = FlagFilter(method="filter_unowned", label="Unowned")
+    overdue = FlagFilter(method="filter_overdue", label="ETA passed")
 
     class Meta:
         model = BacklogEntry
@@ -64,9 +88,21 @@ class EntryFilter(django_filters.FilterSet):
 
     @property
     def is_active(self) -> bool:
-        """Tell whether any filter is set; an unchecked flag is not, an invalid value is."""
+        """Tell whether a valid filter narrows the entries; an unchecked flag does not.
+
+        `qs` applies only the valid filters, so an invalid value does not count either.
+        """
         if not self.is_bound:
             return False
-        if self.form.errors:
-            return True
+        self.form.is_valid()
         return any(value not in (None, "", False) for value in self.form.cleaned_data.values())
+
+    @property
+    def invalid_params(self) -> list[tuple[str, str, str]]:
+        """Return (label, submitted value, error text) for each filter parameter that is invalid."""
+        if not self.is_bound:
+            return []
+        return [
+            (self.form.fields[name].label, self.data.get(name, ""), " ".join(messages))
+            for name, messages in self.form.errors.items()
+        ]

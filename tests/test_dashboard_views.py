@@ -311,6 +311,46 @@ def test_unknown_channel_shows_filter_error(client, entry, lead):
     assert "Select a valid choice" in page
 
 
+def test_invalid_filters_are_dropped_with_note(client, channels, lead):
+    web_entry = EntryFactory(channel=channels[0])
+    store_entry = EntryFactory(channel=channels[1])
+    client.force_login(lead)
+
+    response = client.get(reverse("dashboard"), {"channel": "nope", "type": "zzz", "unowned": "maybe"})
+
+    page = response.content.decode()
+    assert "These filter values are invalid, so they were not applied:" in page
+    assert "Channel “<span" in page
+    assert 'title="zzz">zzz</span>”: Select a valid choice.' in page
+    assert "Invalid flag &#x27;maybe&#x27;" in page
+    assert '<h2 id="queue-heading">Open entries</h2>' in page
+    assert "(filtered)" not in page
+    assert {row.entry.pk for row in response.context["rows"]} == {web_entry.pk, store_entry.pk}
+    assert f'href="{reverse("export-csv")}"' in page
+
+
+def test_valid_filter_applies_beside_invalid_one(client, channels, lead):
+    EntryFactory(channel=channels[0])
+    store_entry = EntryFactory(channel=channels[1])
+    client.force_login(lead)
+
+    response = client.get(reverse("dashboard"), {"channel": "store", "type": "zzz"})
+
+    page = response.content.decode()
+    assert "This filter value is invalid, so it was not applied:" in page
+    assert "Open entries (filtered)" in page
+    assert [row.entry.pk for row in response.context["rows"]] == [store_entry.pk]
+    assert f'href="{reverse("export-csv")}?channel=store"' in page
+
+
+def test_unchecked_flag_leaves_checkbox_clear(client, channels, lead):
+    client.force_login(lead)
+
+    page = client.get(reverse("dashboard"), {"unowned": "0", "scope": "open"}).content.decode()
+
+    assert re.search(r'<input type="checkbox" id="filter-unowned" name="unowned" value="1">', page)
+
+
 def test_keyset_pages_walk_all_entries_once(client, channels, lead):
     now = timezone.now()
     created = [

@@ -171,6 +171,34 @@ def test_export_view_rejects_invalid_filter(client, lead):
     assert "channel" in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"unowned": "maybe"}, "unowned='maybe'"),
+        ({"overdue": "2"}, "overdue='2'"),
+        ({"type": "zzz"}, "type='zzz'"),
+        ({"stage": "lost"}, "stage='lost'"),
+        ({"owner": "nobody"}, "owner='nobody'"),
+    ],
+)
+def test_export_view_rejects_each_invalid_value(client, lead, params, named):
+    EntryFactory(external_ref="WEB-1")
+    client.force_login(lead)
+
+    response = client.get(reverse("export-csv"), params)
+
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/plain")
+    assert named in response.content.decode()
+
+
+@pytest.mark.parametrize("value", ["0", "false", "off", "no", ""])
+def test_export_flag_off_spellings_do_not_filter(lead, value):
+    EntryFactory(external_ref="OWNED-1", owner=lead)
+
+    assert [row["external_ref"] for row in export_rows({"unowned": value})] == ["OWNED-1"]
+
+
 def test_export_view_needs_a_role(client, no_role_user):
     client.force_login(no_role_user)
 
@@ -199,3 +227,11 @@ def test_export_command_writes_file(tmp_path):
 def test_export_command_rejects_unknown_channel(tmp_path):
     with pytest.raises(CommandError, match="Invalid export filter"):
         call_command("export_backlog", "--output", str(tmp_path / "x.csv"), "--channel", "nowhere")
+
+
+def test_export_command_rejects_invalid_type(tmp_path):
+    target = tmp_path / "x.csv"
+
+    with pytest.raises(CommandError, match="type='zzz': Select a valid choice"):
+        call_command("export_backlog", "--output", str(target), "--type", "zzz")
+    assert not target.exists()

@@ -46,8 +46,9 @@ def export_queryset(params: Mapping[str, str] | None, *, now: datetime) -> Query
     """
     entry_filter = EntryFilter(params or None, now=now)
     if entry_filter.is_bound and not entry_filter.is_valid():
-        problems = "; ".join(
-            f"{name}: {' '.join(messages)}" for name, messages in entry_filter.errors.items()
+        problems = " ".join(
+            f"{name}={entry_filter.data.get(name, '')!r}: {' '.join(messages)}"
+            for name, messages in entry_filter.errors.items()
         )
         raise ExportFilterError(f"Invalid export filter. {problems}")
     return entry_filter.qs.select_related("channel", "owner")

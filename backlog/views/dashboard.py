@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET
 from django_htmx.middleware import HtmxDetails
 
 from backlog import selectors
-from backlog.filters import FILTER_PARAMS, EntryFilter
+from backlog.filters import FILTER_PARAMS, FLAG_PARAMS, EntryFilter
 from backlog.models import BacklogType, Channel, Stage
 from backlog.permissions import role_required
 from triage.services.slots import next_slot_start, slot_start_for
@@ -70,7 +70,13 @@ def _summary_context(cycle, *, now: datetime) -> dict:
 
 def _queue_context(request: HtmxHttpRequest, cycle, *, now: datetime) -> dict:
     filterset = EntryFilter(request.GET or None, now=now)
-    show_open_entries = filterset.is_active or request.GET.get("scope") == "open"
+    invalid_filters = filterset.invalid_params
+    # Invalid filter values are dropped with a note, so the queue, its links and the polling
+    # use only the filters that apply.
+    applied_params = tuple(name for name in FILTER_PARAMS if name not in filterset.form.errors)
+    show_open_entries = (
+        filterset.is_active or bool(invalid_filters) or request.GET.get("scope") == "open"
+    )
     next_cursor = None
     page_size = selectors.page_size_from(request.GET.get("page_size"))
     if show_open_entries:
@@ -85,19 +91,20 @@ def _queue_context(request: HtmxHttpRequest, cycle, *, now: datetime) -> dict:
 
     # Loaded once for every row's owner select and the owner filter.
     users = list(selectors.staff_users())
-    filter_query = _query_of(request.GET, FILTER_PARAMS)
-    page_query = _query_of(request.GET, (*FILTER_PARAMS, *PAGING_PARAMS))
+    filter_query = _query_of(request.GET, applied_params)
+    page_query = _query_of(request.GET, (*applied_params, *PAGING_PARAMS))
     next_query = None
     if next_cursor:
         next_query = _query_of(
-            request.GET, (*FILTER_PARAMS, "scope", "page_size"), after=next_cursor
+            request.GET, (*applied_params, "scope", "page_size"), after=next_cursor
         )
     return {
         "now": now,
         "cycle": cycle,
         "cycle_is_current": _is_current(cycle, now=now),
         "filterset": filterset,
-        "filters": {name: request.GET.get(name, "") for name in FILTER_PARAMS},
+        "invalid_filters": invalid_filters,
+        "filters": _filter_values(request.GET, filterset, applied_params),
         "show_open_entries": show_open_entries,
         "is_deep_page": bool(request.GET.get("after")),
         "rows": [QueueRow.of(entry, now=now) for entry in entries],
@@ -114,6 +121,16 @@ def _queue_context(request: HtmxHttpRequest, cycle, *, now: datetime) -> dict:
         "queue_panel_id": QUEUE_PANEL_ID,
         "zone_name": settings.TIME_ZONE,
     }
+
+
+def _filter_values(params: QueryDict, filterset: EntryFilter, applied: tuple[str, ...]) -> dict:
+    """Return the value each filter input shows: the submitted text, or a bool for a flag."""
+    values = {name: params.get(name, "") for name in applied}
+    cleaned = filterset.form.cleaned_data if filterset.is_bound else {}
+    for name in FLAG_PARAMS:
+        # The text "0" would read as true in a template, so flags carry their parsed value.
+        values[name] = bool(cleaned.get(name))
+    return values
 
 
 def _is_current(cycle, *, now: datetime) -> bool:
