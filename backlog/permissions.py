@@ -41,11 +41,13 @@ class HasStaffRole(BasePermission):
 class CanTriageOrReadOnly(BasePermission):
     """Let every role read, and only leads, managers and admins write."""
 
-    message = "Only triage leads, managers and admins can send orders or change owner, method or ETA."
+    write_message = "Only triage leads, managers and admins can send orders or change owner, method or ETA."
 
     def has_permission(self, request, view) -> bool:
         if request.method in SAFE_METHODS:
+            self.message = HasStaffRole.message
             return has_any_role(request.user, ALL_ROLES)
+        self.message = self.write_message
         return has_any_role(request.user, TRIAGE_ROLES)
 
 

@@ -51,7 +51,10 @@ def standard_rows(request) -> None:
 @pytest.fixture
 def real_data() -> Path:
     if not REAL_DATA.is_dir():
-        pytest.skip(f"The public data sets are not beside the repository (looked in {REAL_DATA}).")
+        pytest.skip(
+            f"The public data sets are missing: looked in {REAL_DATA}. "
+            "Set TRIAGE_REAL_DATA to the folder that contains olist-brazilian-ecommerce."
+        )
     return REAL_DATA
 
 

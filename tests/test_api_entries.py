@@ -118,7 +118,7 @@ def test_put_is_not_allowed(lead):
 @pytest.mark.parametrize(
     ("role", "read_status", "write_status"),
     [
-        (None, 403, 403),
+        (None, 401, 401),
         ("visitor", 403, 403),
         ("support", 200, 403),
         ("lead", 200, 200),
@@ -152,3 +152,66 @@ def test_list_holds_open_entries_only(lead):
 
     assert [row["id"] for row in listed] == [open_entry.pk]
     assert closed.status_code == 200
+
+
+def test_patch_rejects_eta_in_past(lead):
+    entry = EntryFactory()
+
+    response = client_for(lead).patch(
+        f"/api/entries/{entry.pk}/", {"version": 1, "due_at": "1900-01-01T00:00:00Z"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "in the past" in response.json()["due_at"][0]
+    entry.refresh_from_db()
+    assert entry.due_at is None
+
+
+def test_patch_keeps_passed_eta_unchanged(lead, support):
+    passed = timezone.now() - timedelta(days=1)
+    entry = EntryFactory(due_at=passed)
+
+    response = client_for(lead).patch(
+        f"/api/entries/{entry.pk}/",
+        {"version": 1, "owner": support.username, "due_at": passed.isoformat()},
+        format="json",
+    )
+
+    assert response.status_code == 200
+
+
+def test_patch_rejects_owner_without_role(lead):
+    entry = EntryFactory()
+    UserFactory(username="no-role-user")
+
+    response = client_for(lead).patch(
+        f"/api/entries/{entry.pk}/", {"version": 1, "owner": "no-role-user"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "owner" in response.json()
+
+
+def test_anonymous_request_gets_basic_challenge():
+    response = APIClient().get("/api/entries/")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Basic")
+
+
+def test_read_without_role_names_read_rule():
+    client = client_for(UserFactory(username="visitor"))
+
+    response = client.get("/api/entries/")
+
+    assert response.status_code == 403
+    assert "You need a Triage Desk role" in response.json()["detail"]
+
+
+def test_api_docs_use_local_assets(client, lead):
+    client.force_login(lead)
+
+    page = client.get("/api/docs/").content.decode()
+
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
+    assert "cdn.jsdelivr.net" not in page

@@ -193,3 +193,32 @@ def test_import_endpoint_requires_file(api):
 
     assert response.status_code == 400
     assert "file" in response.json()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"ordered_at": "0001-01-01T00:00:00Z"}, "ordered_at"),
+        ({"ordered_at": "2099-01-01T00:00:00Z"}, "ordered_at"),
+        ({"lines": [{"sku": "A", "quantity": 99999999999999999999999}]}, "lines"),
+        ({"lines": [{"sku": "A", "quantity": 2_147_483_648}]}, "lines"),
+        ({"delivered_at": "2000-01-01T00:00:00Z"}, "delivered_at"),
+    ],
+    ids=["year-one", "future", "huge-quantity", "quantity-over-int", "delivered-before-order"],
+)
+def test_intake_rejects_out_of_range(api, web, overrides, field):
+    response = api.post("/api/entries/", order(**overrides), format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()
+    assert BacklogEntry.objects.count() == 0
+
+
+def test_intake_rejects_delivery_before_handover(api, web):
+    handed_over = ORDERED_AT + timedelta(days=1)
+    body = order(handed_over_at=handed_over.isoformat(), delivered_at=(handed_over - timedelta(hours=1)).isoformat())
+
+    response = api.post("/api/entries/", body, format="json")
+
+    assert response.status_code == 400
+    assert "before handed_over_at" in response.json()["delivered_at"][0]

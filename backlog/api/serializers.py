@@ -1,13 +1,14 @@
 """Serializers of the backlog API."""
 
-from django.contrib.auth import get_user_model
+from datetime import UTC, datetime, timedelta
+
+from django.utils import timezone
 from rest_framework import serializers
 
 from backlog.models import BacklogEntry, Channel, EntryLine, ResolutionMethod, Stage
+from backlog.forms.decisions import PAST_ETA_MESSAGE
+from backlog.selectors import staff_users
 from backlog.services.imports import EntryRow, LineRow
-
-User = get_user_model()
-
 
 class EntryLineSerializer(serializers.ModelSerializer):
     class Meta:
@@ -63,10 +64,10 @@ class EntryDecisionSerializer(serializers.Serializer):
     )
     owner = serializers.SlugRelatedField(
         slug_field="username",
-        queryset=User.objects.filter(is_active=True),
+        queryset=staff_users(),
         required=False,
         allow_null=True,
-        help_text="User name of the new owner, or null to unassign.",
+        help_text="User name of the new owner, who must hold a Triage Desk role, or null to unassign.",
     )
     resolution_method = serializers.SlugRelatedField(
         slug_field="code",
@@ -78,6 +79,14 @@ class EntryDecisionSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=5000)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
+    def validate_due_at(self, value: datetime | None) -> datetime | None:
+        """Reject a new ETA in the past, as the dashboard does; an unchanged one may have passed."""
+        entry = self.context["entry"]
+        if value is None or value == entry.due_at or value >= self.context["now"]:
+            return value
+        local = timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+        raise serializers.ValidationError(PAST_ETA_MESSAGE % {"value": local})
+
     def validate(self, attrs: dict) -> dict:
         if not set(attrs) & {"owner", "resolution_method", "due_at", "note"}:
             raise serializers.ValidationError(
@@ -86,9 +95,19 @@ class EntryDecisionSerializer(serializers.Serializer):
         return attrs
 
 
+# The largest value PostgreSQL's integer column behind EntryLine.quantity stores.
+MAX_QUANTITY = 2_147_483_647
+# Order times before this are typing errors, and would also leave the demand baselines'
+# date arithmetic.
+EARLIEST_ORDER_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+# How far an order time may lie in the future, for clocks that run slightly ahead.
+CLOCK_SKEW = timedelta(minutes=15)
+PROGRESS_FIELDS = ("approved_at", "handed_over_at", "delivered_at")
+
+
 class IntakeLineSerializer(serializers.Serializer):
     sku = serializers.CharField(max_length=64)
-    quantity = serializers.IntegerField(min_value=1, default=1)
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
     category = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
     seller = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
     unit_price = serializers.DecimalField(
@@ -116,6 +135,34 @@ class IntakeSerializer(serializers.Serializer):
     )
     items_unavailable = serializers.BooleanField(required=False)
     lines = IntakeLineSerializer(many=True, required=False)
+
+    def validate_ordered_at(self, value: datetime) -> datetime:
+        if value < EARLIEST_ORDER_TIME:
+            raise serializers.ValidationError(f"The order time {value.isoformat()} is before 1970. Check the year.")
+        if value > timezone.now() + CLOCK_SKEW:
+            raise serializers.ValidationError(
+                f"The order time {value.isoformat()} is in the future. Send the time the order was placed."
+            )
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        """Check that no progress time comes before the order, nor delivery before hand-over.
+
+        Approval and hand-over are not compared with each other, because real marketplace data
+        records some carrier hand-overs before the payment approval.
+        """
+        errors = {}
+        ordered_at = attrs["ordered_at"]
+        for name in PROGRESS_FIELDS:
+            moment = attrs.get(name)
+            if moment is not None and moment < ordered_at:
+                errors[name] = f"{moment.isoformat()} is before ordered_at ({ordered_at.isoformat()})."
+        handed_over_at, delivered_at = attrs.get("handed_over_at"), attrs.get("delivered_at")
+        if handed_over_at and delivered_at and delivered_at < handed_over_at and "delivered_at" not in errors:
+            errors["delivered_at"] = f"{delivered_at.isoformat()} is before handed_over_at ({handed_over_at.isoformat()})."
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
 
     def validate_lines(self, lines: list[dict]) -> list[dict]:
         skus = [line["sku"] for line in lines]

@@ -75,7 +75,8 @@ class EntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         """Set owner, resolution method, ETA or note, rejecting a stale version."""
         entry = self.get_object()
-        serializer = EntryDecisionSerializer(data=request.data)
+        now = timezone.now()
+        serializer = EntryDecisionSerializer(data=request.data, context={"entry": entry, "now": now})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
 
@@ -89,7 +90,7 @@ class EntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 expected_version=data["version"],
                 decision=decision,
                 actor=request.user,
-                now=timezone.now(),
+                now=now,
             )
         except (StaleEntryError, EntryClosedError) as error:
             raise Conflict(str(error)) from error
