@@ -41,6 +41,9 @@ MAX_LATENESS = timedelta(seconds=1)
 # Time one pass of beat's loop takes when it does not sleep. This is an estimate, since
 # the real pass takes as long as its database queries.
 BEAT_PASS = timedelta(milliseconds=1)
+# Passes of beat's loop in one run between restarts before the test gives up: far more
+# than a working schedule needs, so a loop that stops advancing fails instead of hanging.
+MAX_BEAT_PASSES = 50_000
 
 
 class InProcessDatabaseScheduler(DatabaseScheduler):
@@ -78,7 +81,10 @@ def beat_stop(scheduler: InProcessDatabaseScheduler, *, graceful: bool) -> None:
 
 def beat_run_until(scheduler: InProcessDatabaseScheduler, traveller, stop_at: datetime) -> None:
     """Run beat's main loop on the fake clock until `stop_at`, when beat stops mid-sleep."""
+    passes = 0
     while timezone.now() < stop_at:
+        passes += 1
+        assert passes <= MAX_BEAT_PASSES, f"Beat's loop stopped advancing at {timezone.now().isoformat()}."
         delay = scheduler.tick()
         if not delay or delay <= 0:
             # Beat loops again at once, and that pass takes real time. Without this step
