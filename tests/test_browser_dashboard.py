@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from backlog.models import BacklogEntry
 from backlog.services.entries import TriageDecision, entry_decide
-from tests.factories import resolution_method
+from tests.factories import EntryLineFactory, resolution_method
 
 pytest_plugins = ["tests.browser_fixtures"]
 
@@ -214,6 +214,26 @@ def test_entry_page_opens_from_the_queue(live_server, page, browser_backlog, sig
     page.wait_for_url(re.compile(rf"/entries/{target.pk}/$"))
     expect_text(page.locator("h1"), target.reference)
     expect_text(page.locator("#timeline-heading").locator(".."), "Queued for triage")
+
+
+def test_entry_page_with_long_ids_fits_1280(live_server, page, browser_backlog, sign_in):
+    target = browser_backlog.entries[0]
+    # Olist product and seller ids are 32 hexadecimal characters.
+    sku, seller = "deff29051b7f3eb939ef8bf8ca0e85a2", "58e4b302b54937e55a678c4d15111da4"
+    EntryLineFactory(entry=target, sku=sku, seller=seller, category="informatica_acessorios", unit_price="109.99")
+    sign_in(page, browser_backlog.lead.username)
+
+    page.goto(f"{live_server.url}/entries/{target.pk}/")
+
+    lines = page.locator("#lines-heading").locator("..")
+    expect_text(lines, sku)
+    expect_text(lines, seller)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    overflow = lines.evaluate("panel => panel.scrollWidth - panel.clientWidth")
+    assert overflow <= 0
+    price = lines.get_by_text("109.99").bounding_box()
+    panel = lines.bounding_box()
+    assert price["x"] + price["width"] <= panel["x"] + panel["width"]
 
 
 def expect_text(locator, text: str, *, timeout_ms: int = 5000) -> None:

@@ -214,6 +214,51 @@ def test_preview_lists_errors_by_row_and_column(client, lead, web):
     assert 'name="pending"' not in page
 
 
+def post_csv(client, name: str, data: bytes):
+    return client.post(
+        reverse("import-upload"),
+        {
+            "file": SimpleUploadedFile(name, data, "text/csv"),
+            "encoding": "auto",
+            "delimiter": "auto",
+            "source": "generic",
+            "channel": "web",
+        },
+    )
+
+
+def test_long_error_value_is_truncated_with_title(client, lead, web):
+    client.force_login(lead)
+    long_ref = "A" * 5000
+
+    response = post_csv(client, "long.csv", f"order_ref,sku\n{long_ref},SKU-1\n".encode())
+
+    page = response.content.decode()
+    assert "1 error found" in page
+    assert '<td class="num">2</td>' in page
+    assert "<td>order_ref</td>" in page
+    assert f"<code>{'A' * 79}…</code>" in page
+    assert f'title="{long_ref}"' in page
+    assert "(5000 characters)" in page
+    assert page.count(long_ref) == 1
+
+
+def test_long_preview_values_are_truncated_with_title(client, lead, web):
+    client.force_login(lead)
+    header = "X" * 400
+    name = "C" * 200
+
+    response = post_csv(client, "long.csv", f"order_ref,customer_name,{header}\nRX-1,{name},1\n".encode())
+
+    page = response.content.decode()
+    assert 'name="pending"' in page
+    assert f"{'C' * 79}…</td>" in page
+    assert f'title="{name}"' in page
+    assert f"{'X' * 79}…</td>" in page
+    assert page.count(name) == 1
+    assert page.count(header) == 1
+
+
 def test_binary_file_shows_error(client, lead, web):
     client.force_login(lead)
     junk = SimpleUploadedFile("photo.csv", bytes(range(256)) * 4, "text/csv")
