@@ -571,7 +571,10 @@ def test_decide_marks_cycle_item_decided(client, entry, lead):
 
     row_post(client, entry, owner=lead.pk)
 
-    assert CycleItem.objects.get(entry=entry).decided_at is not None
+    item = CycleItem.objects.get(entry=entry)
+    assert item.decided_at is not None
+    assert item.decision["owner"]["old"] is None
+    assert "owner" in item.decision
 
 
 def test_decide_leaves_fields_missing_from_the_post(client, channels, lead):

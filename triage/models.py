@@ -76,6 +76,8 @@ class CycleItem(models.Model):
     position = models.PositiveIntegerField()
     reasons = models.JSONField(default=list)
     decided_at = models.DateTimeField(null=True, blank=True)
+    # What the lead decided: {"field": {"old", "new"}}, as on the entry's timeline.
+    decision = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["cycle", "position"]

@@ -138,7 +138,7 @@ def entry_decide(
             changes=changes,
             reason=decision.reason,
         )
-        _mark_cycle_item_decided(entry, now=now)
+        _mark_cycle_item_decided(entry, changes=changes, now=now)
     return entry
 
 
@@ -188,8 +188,8 @@ def _lock_at_version(entry_id: int, expected_version: int) -> BacklogEntry:
     return entry
 
 
-def _mark_cycle_item_decided(entry: BacklogEntry, *, now: datetime) -> None:
+def _mark_cycle_item_decided(entry: BacklogEntry, *, changes: dict, now: datetime) -> None:
     # Local import: the triage app builds on backlog, not the other way round.
     from triage.models import CycleItem
 
-    CycleItem.objects.filter(entry=entry, decided_at__isnull=True).update(decided_at=now)
+    CycleItem.objects.filter(entry=entry, decided_at__isnull=True).update(decided_at=now, decision=changes)
