@@ -216,6 +216,34 @@ def test_entry_page_opens_from_the_queue(live_server, page, browser_backlog, sig
     expect_text(page.locator("#timeline-heading").locator(".."), "Queued for triage")
 
 
+def test_queue_method_names_are_not_cut(live_server, page, browser_backlog, sign_in):
+    target = browser_backlog.entries[0]
+    sign_in(page, browser_backlog.lead.username)
+    method = page.get_by_label(f"Resolution method of {target.reference}")
+
+    # The widest option's text, measured in the select's font, plus about 24 px for the
+    # padding and the arrow, fits in the select.
+    spare = method.evaluate(
+        """select => {
+            const context = document.createElement("canvas").getContext("2d");
+            context.font = getComputedStyle(select).font;
+            const widest = Math.max(...Array.from(select.options, o => context.measureText(o.text).width));
+            return select.clientWidth - widest - 24;
+        }"""
+    )
+
+    assert spare >= 0
+
+
+def test_narrow_window_scrolls_queue_not_page(live_server, page, browser_backlog, sign_in):
+    page.set_viewport_size({"width": 1000, "height": 900})
+    sign_in(page, browser_backlog.lead.username)
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1000
+    overflow = page.locator(".table-scroll").evaluate("element => element.scrollWidth - element.clientWidth")
+    assert overflow > 0
+
+
 def test_entry_page_with_long_ids_fits_1280(live_server, page, browser_backlog, sign_in):
     target = browser_backlog.entries[0]
     # Olist product and seller ids are 32 hexadecimal characters.
