@@ -43,10 +43,9 @@ class FlagField(forms.NullBooleanField):
         if text in FLAG_FALSE_VALUES:
             return False
         raise ValidationError(
-            "Invalid flag %(value)s: expected 1, true, on or yes to switch it on, "
+            "Invalid flag: expected 1, true, on or yes to switch it on, "
             "or 0, false, off or no to leave it off.",
             code="invalid",
-            params={"value": repr(str(value))},
         )
 
 
