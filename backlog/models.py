@@ -246,6 +246,7 @@ class TimelineEvent(models.Model):
         ASSIGNED = "assigned", "Triage decision"
         TRIAGED = "triaged", "Queued for triage"
         STATUS = "status", "Status changed"
+        ESCALATED = "escalated", "Escalated"
 
     entry = models.ForeignKey(BacklogEntry, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField()

@@ -29,8 +29,11 @@ pytest_plugins = ["tests.fixtures_infra"]
 
 # Update these snapshots on purpose when a task or a periodic job is added or renamed:
 # a beat schedule stored in the database keeps pointing at the old name.
-REGISTERED_TASKS = {"triage.run_triage_cycle"}
-PERIODIC_JOB_SNAPSHOT = {("Triage cycle", "triage.run_triage_cycle", "0,30", 45 * 60)}
+REGISTERED_TASKS = {"triage.run_triage_cycle", "triage.run_escalation_sweep"}
+PERIODIC_JOB_SNAPSHOT = {
+    ("Triage cycle", "triage.run_triage_cycle", "0,30", 45 * 60),
+    ("Escalation sweep", "triage.run_escalation_sweep", "*/5", 7 * 60),
+}
 
 TASK_NAME = "triage.run_triage_cycle"
 # Upper bound for a worker to start and finish the tasks; they usually need a few seconds.

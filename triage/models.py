@@ -1,9 +1,10 @@
-"""Shifts and the 30-minute triage cycles worked during them."""
+"""Shifts, the 30-minute triage cycles worked during them, and the escalation ladder."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
-from backlog.models import BacklogEntry
+from backlog.models import BacklogEntry, BacklogType, Channel
 
 
 class Shift(models.Model):
@@ -112,3 +113,185 @@ def reason_phrase(code: str) -> str:
 def reasons_text(codes: list[str]) -> str:
     """Join reason codes into one phrase, such as "no owner, no resolution method, no ETA"."""
     return ", ".join(reason_phrase(code) for code in codes)
+
+
+class SlaCalendar(models.Model):
+    """Weekly opening hours and holidays that business-hours ages count in, in the site's zone."""
+
+    name = models.CharField(max_length=60, unique=True)
+    # [{"weekday": 0, "starts": "09:00", "ends": "17:00"}, ...]; Monday is 0, "ends" of
+    # "00:00" means midnight at the day's end.
+    opening_hours = models.JSONField(default=list)
+    # ["2026-12-25", ...]
+    holidays = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        # Local import: calendars.py is plain Python and imports no model.
+        from triage.services.clock import calendar_of
+
+        try:
+            calendar_of(self)
+        except (TypeError, ValueError, KeyError) as error:
+            raise ValidationError({"opening_hours": f"Invalid calendar: {error}"}) from error
+
+
+class EscalationPolicy(models.Model):
+    """Age cutoffs of the escalation ladder for a backlog type and channel.
+
+    An empty backlog type or channel matches any; the most specific active policy applies.
+    Level 3 fires only for high-impact channels.
+    """
+
+    name = models.CharField(max_length=60, unique=True)
+    backlog_type = models.CharField(max_length=16, choices=BacklogType.choices, blank=True)
+    channel = models.ForeignKey(
+        Channel, on_delete=models.CASCADE, null=True, blank=True, related_name="escalation_policies"
+    )
+    calendar = models.ForeignKey(
+        SlaCalendar,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        help_text="Business hours the age counts in; empty counts wall-clock time.",
+    )
+    level1_minutes = models.PositiveIntegerField(help_text="Age at which the owning team is told.")
+    level2_minutes = models.PositiveIntegerField(help_text="Age at which the team's manager is told.")
+    level3_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Age at which support gets a structured notice (high-impact channels)."
+    )
+    warning_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How long before each cutoff a warning shows."
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "escalation policies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["backlog_type", "channel"],
+                condition=models.Q(active=True),
+                name="policy_unique_active_scope",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(condition=models.Q(level1_minutes__gt=0), name="policy_level1_positive"),
+            models.CheckConstraint(
+                condition=models.Q(level2_minutes__gt=models.F("level1_minutes")),
+                name="policy_level2_after_level1",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(level3_minutes__isnull=True)
+                | models.Q(level3_minutes__gt=models.F("level2_minutes")),
+                name="policy_level3_after_level2",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors = {}
+        if self.level1_minutes is not None and self.level1_minutes <= 0:
+            errors["level1_minutes"] = "The level 1 cutoff must be positive."
+        if None not in (self.level1_minutes, self.level2_minutes) and self.level2_minutes <= self.level1_minutes:
+            errors["level2_minutes"] = "The level 2 cutoff must be later than level 1."
+        if None not in (self.level2_minutes, self.level3_minutes) and self.level3_minutes <= self.level2_minutes:
+            errors["level3_minutes"] = "The level 3 cutoff must be later than level 2."
+        if self.warning_minutes is not None and self.level1_minutes and self.warning_minutes >= self.level1_minutes:
+            errors["warning_minutes"] = "The warning must come after the entry is detected, so before the level 1 cutoff."
+        if errors:
+            raise ValidationError(errors)
+
+    def cutoffs(self) -> dict[int, int]:
+        """Return {level: minutes} of the levels this policy sets."""
+        levels = {1: self.level1_minutes, 2: self.level2_minutes, 3: self.level3_minutes}
+        return {level: minutes for level, minutes in levels.items() if minutes is not None}
+
+
+class EntryPause(models.Model):
+    """A stretch during which an entry sat in a paused status, so its escalation clock stood still."""
+
+    entry = models.ForeignKey(BacklogEntry, on_delete=models.CASCADE, related_name="pauses")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["entry", "started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["entry"], condition=models.Q(ended_at__isnull=True), name="pause_one_open_per_entry"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Pause of {self.entry.reference} from {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class EscalationClock(models.Model):
+    """When each level of the ladder falls due for one open entry, kept current by the clock service.
+
+    The sweep compares these instants with the time, so it needs no calendar arithmetic and
+    runs as a few set-based statements. While the entry is paused, every due time is empty.
+    """
+
+    entry = models.OneToOneField(BacklogEntry, on_delete=models.CASCADE, primary_key=True, related_name="clock")
+    policy = models.ForeignKey(EscalationPolicy, on_delete=models.SET_NULL, null=True, related_name="+")
+    level1_due_at = models.DateTimeField(null=True, blank=True)
+    level2_due_at = models.DateTimeField(null=True, blank=True)
+    level3_due_at = models.DateTimeField(null=True, blank=True)
+    warning_at = models.DateTimeField(null=True, blank=True, help_text="Warning before the next cutoff.")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # One partial index per level: the sweep reads the due rows of each level.
+            models.Index(fields=["level1_due_at"], condition=models.Q(level1_due_at__isnull=False), name="clock_level1_due_idx"),
+            models.Index(fields=["level2_due_at"], condition=models.Q(level2_due_at__isnull=False), name="clock_level2_due_idx"),
+            models.Index(fields=["level3_due_at"], condition=models.Q(level3_due_at__isnull=False), name="clock_level3_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Escalation clock of {self.entry.reference}"
+
+
+class Escalation(models.Model):
+    """One level of the ladder reached by one entry; each (entry, level) exists at most once."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        RESOLVED = "resolved", "Resolved"
+
+    entry = models.ForeignKey(BacklogEntry, on_delete=models.CASCADE, related_name="escalations")
+    level = models.PositiveSmallIntegerField()
+    due_at = models.DateTimeField()
+    fired_at = models.DateTimeField()
+    policy = models.ForeignKey(EscalationPolicy, on_delete=models.SET_NULL, null=True, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-fired_at", "entry", "level"]
+        constraints = [
+            models.UniqueConstraint(fields=["entry", "level"], name="escalation_unique_entry_level"),
+            models.CheckConstraint(condition=models.Q(level__gte=1, level__lte=3), name="escalation_level_1_to_3"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "level"], condition=models.Q(status="open"), name="escalation_open_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Level {self.level} of {self.entry.reference}"

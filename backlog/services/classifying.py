@@ -66,7 +66,14 @@ def entries_classify(entries: Sequence[BacklogEntry], *, now: datetime) -> int:
         entry.classification_reasons = result.reasons
         entry.classified_at = now
 
+    retyped = [event.entry_id for event in events if event.changes["backlog_type"]["old"] != event.changes["backlog_type"]["new"]]
     with transaction.atomic():
         update_in_bulk(BacklogEntry, entries, ["backlog_type", "classification_reasons", "classified_at"])
         events_record_bulk(events)
+        if retyped:
+            # Local import: the triage app builds on backlog. A new type can mean another
+            # escalation policy, so the sweep computes these clocks again.
+            from triage.services.clock import clocks_forget
+
+            clocks_forget(retyped)
     return len(events)

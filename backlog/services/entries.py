@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
@@ -158,6 +159,7 @@ def entry_set_status(
             return entry
 
         old = {"status": entry.status, "closed_at": entry.closed_at}
+        _record_pause(entry, old_status=entry.status, new_status=status, now=now)
         entry.status = status
         entry.closed_at = now if status in (Status.RESOLVED, Status.CLOSED) else None
         entry.version = F("version") + 1
@@ -186,6 +188,20 @@ def _lock_at_version(entry_id: int, expected_version: int) -> BacklogEntry:
         )
         raise StaleEntryError(entry, last_event, expected_version=expected_version)
     return entry
+
+
+def _record_pause(entry: BacklogEntry, *, old_status: str, new_status: str, now: datetime) -> None:
+    """Start or end the entry's pause, and drop its escalation clock so the sweep recomputes it."""
+    # Local import: the triage app builds on backlog, not the other way round.
+    from triage.models import EntryPause
+    from triage.services.clock import clocks_forget
+
+    paused = set(settings.ESCALATION_PAUSED_STATUSES)
+    if new_status in paused and old_status not in paused:
+        EntryPause.objects.create(entry=entry, started_at=now)
+    elif old_status in paused and new_status not in paused:
+        EntryPause.objects.filter(entry=entry, ended_at__isnull=True).update(ended_at=now)
+    clocks_forget([entry.pk])
 
 
 def _mark_cycle_item_decided(entry: BacklogEntry, *, changes: dict, now: datetime) -> None:

@@ -26,3 +26,7 @@ CLASSIFICATION = {
 # Age buckets of the dashboard, in hours: an entry falls in the first bucket whose upper
 # bound exceeds its age; the last bucket has no bound.
 AGE_BUCKET_HOURS = [4, 24, 72, 168]
+
+# Statuses whose time does not count towards an entry's escalation age. Leaving one of them
+# resumes the clock where it stood; no other action resets or holds it.
+ESCALATION_PAUSED_STATUSES = env.list("ESCALATION_PAUSED_STATUSES", default=["on_hold"])

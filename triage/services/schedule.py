@@ -19,6 +19,10 @@ class PeriodicJob:
 
 PERIODIC_JOBS = (
     PeriodicJob(name="Triage cycle", task="triage.run_triage_cycle", minute="0,30", expires_seconds=45 * 60),
+    # Every five minutes; an admin can change the crontab, and setup keeps the change.
+    PeriodicJob(
+        name="Escalation sweep", task="triage.run_escalation_sweep", minute="*/5", expires_seconds=7 * 60
+    ),
 )
 
 

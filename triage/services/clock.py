@@ -1,0 +1,158 @@
+"""The escalation clock: when each level of the ladder falls due for an open entry.
+
+An entry's age counts from its detection, in wall-clock time or in the open hours of its
+policy's calendar, and stands still while the entry sits in a paused status. Due times are
+computed here, once per change, and stored on EscalationClock rows so that the sweep only
+compares stored instants with the time.
+"""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+
+from backlog.models import OPEN_STATUSES, BacklogEntry
+from triage.calendars import BusinessCalendar, OpeningWindow, always_open
+from triage.models import EntryPause, EscalationClock, EscalationPolicy, SlaCalendar
+
+# Rounds of "add the paused open time that falls before the due time" before giving up;
+# each round can only add pauses that start before the previous due time, so a handful
+# suffice unless an entry has hundreds of pauses.
+MAX_PAUSE_ROUNDS = 50
+
+Pause = tuple[datetime, datetime | None]
+
+
+def calendar_of(sla_calendar: SlaCalendar | None) -> BusinessCalendar:
+    """Build the calendar arithmetic of a stored calendar; None means wall-clock time."""
+    zone = ZoneInfo(settings.TIME_ZONE)
+    if sla_calendar is None:
+        return always_open(zone)
+    windows = tuple(
+        OpeningWindow(
+            weekday=int(window["weekday"]),
+            starts=time.fromisoformat(window["starts"]),
+            ends=time.fromisoformat(window["ends"]),
+        )
+        for window in sla_calendar.opening_hours
+    )
+    holidays = frozenset(date.fromisoformat(day) for day in sla_calendar.holidays)
+    return BusinessCalendar(zone=zone, windows=windows, holidays=holidays)
+
+
+def policy_for(entry: BacklogEntry, policies: Sequence[EscalationPolicy]) -> EscalationPolicy | None:
+    """Pick the most specific active policy: type and channel, then type, then channel, then neither."""
+    ranked = []
+    for policy in policies:
+        if not policy.active:
+            continue
+        if policy.backlog_type and policy.backlog_type != entry.backlog_type:
+            continue
+        if policy.channel_id and policy.channel_id != entry.channel_id:
+            continue
+        ranked.append((bool(policy.backlog_type) * 2 + bool(policy.channel_id), policy.pk, policy))
+    if not ranked:
+        return None
+    return max(ranked, key=lambda item: (item[0], -item[1]))[2]
+
+
+def age_at(calendar: BusinessCalendar, *, detected_at: datetime, pauses: Sequence[Pause], now: datetime) -> timedelta:
+    """Return the unpaused age of an entry at `now`, in the calendar's open time."""
+    age = calendar.open_time_between(detected_at, now)
+    for started, ended in pauses:
+        age -= calendar.open_time_between(max(started, detected_at), min(ended or now, now))
+    return max(age, timedelta(0))
+
+
+def due_at(
+    calendar: BusinessCalendar, *, detected_at: datetime, pauses: Sequence[Pause], cutoff: timedelta
+) -> datetime | None:
+    """Return when the unpaused age reaches `cutoff`, or None while a pause has no end.
+
+    Paused open time before the due time pushes it later, which can bring more pauses
+    before it, so the sum is repeated until it stops growing.
+    """
+    paused = timedelta(0)
+    for _ in range(MAX_PAUSE_ROUNDS):
+        due = calendar.add_open_time(detected_at, cutoff + paused)
+        counted = timedelta(0)
+        for started, ended in pauses:
+            if started >= due:
+                continue
+            if ended is None:
+                return None
+            counted += calendar.open_time_between(max(started, detected_at), min(ended, due))
+        if counted == paused:
+            return due
+        paused = counted
+    raise ValueError(f"The due time of an entry detected at {detected_at.isoformat()} did not settle.")
+
+
+def clock_values(
+    entry: BacklogEntry, *, policy: EscalationPolicy | None, calendar: BusinessCalendar, pauses: Sequence[Pause]
+) -> dict[str, datetime | None]:
+    """Return the due times of every level and the next warning, as EscalationClock fields."""
+    values: dict[str, datetime | None] = {
+        "level1_due_at": None,
+        "level2_due_at": None,
+        "level3_due_at": None,
+        "warning_at": None,
+    }
+    if policy is None:
+        return values
+
+    for level, minutes in policy.cutoffs().items():
+        if level == 3 and not entry.channel.high_impact:
+            continue
+        values[f"level{level}_due_at"] = due_at(
+            calendar, detected_at=entry.detected_at, pauses=pauses, cutoff=timedelta(minutes=minutes)
+        )
+
+    next_level = entry.escalation_level + 1
+    next_minutes = policy.cutoffs().get(next_level)
+    if policy.warning_minutes and next_minutes and values.get(f"level{next_level}_due_at"):
+        values["warning_at"] = due_at(
+            calendar,
+            detected_at=entry.detected_at,
+            pauses=pauses,
+            cutoff=timedelta(minutes=max(next_minutes - policy.warning_minutes, 0)),
+        )
+    return values
+
+
+def clocks_refresh(entries: Sequence[BacklogEntry], *, now: datetime) -> int:
+    """Recompute and store the escalation clocks of the entries; return how many were stored.
+
+    Closed and resolved entries lose their clock, so the sweep never sees them. Runs a fixed
+    number of queries for the whole batch.
+    """
+    entry_ids = [entry.pk for entry in entries]
+    policies = list(EscalationPolicy.objects.filter(active=True).select_related("calendar"))
+    calendars = {policy.pk: calendar_of(policy.calendar) for policy in policies}
+    pauses: dict[int, list[Pause]] = defaultdict(list)
+    for entry_id, started, ended in EntryPause.objects.filter(entry_id__in=entry_ids).values_list(
+        "entry_id", "started_at", "ended_at"
+    ):
+        pauses[entry_id].append((started, ended))
+
+    clocks = []
+    for entry in entries:
+        if entry.status not in OPEN_STATUSES:
+            continue
+        policy = policy_for(entry, policies)
+        calendar = calendars[policy.pk] if policy else always_open(ZoneInfo(settings.TIME_ZONE))
+        values = clock_values(entry, policy=policy, calendar=calendar, pauses=pauses[entry.pk])
+        clocks.append(EscalationClock(entry_id=entry.pk, policy=policy, computed_at=now, **values))
+
+    with transaction.atomic():
+        EscalationClock.objects.filter(entry_id__in=entry_ids).delete()
+        EscalationClock.objects.bulk_create(clocks, batch_size=1000)
+    return len(clocks)
+
+
+def clocks_forget(entry_ids: Sequence[int]) -> None:
+    """Drop stored clocks whose inputs changed; the next sweep computes them again."""
+    EscalationClock.objects.filter(entry_id__in=entry_ids).delete()
