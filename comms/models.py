@@ -1,0 +1,95 @@
+"""Outgoing e-mail waiting in the outbox, and in-app notifications of staff."""
+
+import hashlib
+
+from django.conf import settings
+from django.db import models
+
+# The right-hand side of every Message-ID this product generates.
+MESSAGE_ID_DOMAIN = "triage-desk"
+
+
+def message_id_for(idempotency_key: str) -> str:
+    """Derive the Message-ID of an outbox row from its idempotency key.
+
+    The same key always gives the same Message-ID, so a message sent twice after a crash
+    carries one Message-ID and receivers can drop the copy.
+    """
+    digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
+    return f"<{digest}@{MESSAGE_ID_DOMAIN}>"
+
+
+class OutboxMessage(models.Model):
+    """One e-mail queued in the transaction that decided it, and delivered afterwards by a worker.
+
+    Escalation notices and customer updates share this table. `escalation` and `entry`
+    name what caused the message, so delivery can cancel it when that cause is gone.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    # Unique per intended message, such as "escalation:42:7" (escalation 42, user 7), so
+    # queuing the same message twice stores one row.
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    recipient = models.EmailField()
+    recipient_name = models.CharField(max_length=200, blank=True)
+    subject = models.CharField(max_length=255)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=100, unique=True, help_text="Derived from the idempotency key.")
+    created_at = models.DateTimeField()
+    escalation = models.ForeignKey(
+        "triage.Escalation", on_delete=models.SET_NULL, null=True, blank=True, related_name="outbox_messages"
+    )
+    entry = models.ForeignKey(
+        "backlog.BacklogEntry", on_delete=models.SET_NULL, null=True, blank=True, related_name="outbox_messages"
+    )
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            # Delivery reads the queued rows that are due, earliest first.
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                condition=models.Q(status="queued"),
+                name="outbox_queued_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} to {self.recipient} ({self.status})"
+
+
+class Notification(models.Model):
+    """An in-app notice to one user about one escalation; read_at is empty until they mark it read."""
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    escalation = models.ForeignKey("triage.Escalation", on_delete=models.CASCADE, related_name="notifications")
+    text = models.TextField()
+    created_at = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["recipient", "escalation"], name="notification_unique_recipient_escalation"),
+        ]
+        indexes = [
+            models.Index(fields=["recipient", "read_at", "created_at"], name="notification_recipient_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Notification to {self.recipient} about {self.escalation}"
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None

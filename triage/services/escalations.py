@@ -11,6 +11,7 @@ from backlog.models import OPEN_STATUSES, BacklogEntry, TimelineEvent
 from triage.models import Escalation, EscalationClock
 
 from .clock import clocks_refresh
+from .notices import notices_queue
 
 logger = logging.getLogger(__name__)
 
@@ -88,13 +89,15 @@ def _escalate_level(level: int, *, now: datetime) -> int:
               AND entry.status IN ({open_statuses})
               AND entry.escalation_level < %s
             ON CONFLICT (entry_id, level) DO NOTHING
-            RETURNING entry_id
+            RETURNING id, entry_id
             """,
             [level, moment, moment, *OPEN_STATUSES, level],
         )
-        entry_ids = [row[0] for row in cursor.fetchall()]
-        if not entry_ids:
+        inserted = cursor.fetchall()
+        if not inserted:
             return 0
+        escalation_ids = [row[0] for row in inserted]
+        entry_ids = [row[1] for row in inserted]
 
         # The IDs come from the database, so they are integers; chunks keep SQLite's
         # parameter count low.
@@ -112,4 +115,5 @@ def _escalate_level(level: int, *, now: datetime) -> int:
                 """,
                 [moment, TimelineEvent.Kind.ESCALATED.value, changes, reason, *chunk],
             )
+        notices_queue(escalation_ids, level=level, now=now)
     return len(entry_ids)
