@@ -1,12 +1,12 @@
 """Daily intake per category, seller and region, against its trailing baseline.
 
 The baseline counts every recorded order, open or closed, so a surge is measured against
-the channel's normal pace and not against the backlog alone.
+the normal pace of that category, seller or region and not against the backlog alone.
 """
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -83,10 +83,11 @@ def _daily_intake(
         for dimension, key in keys.items():
             wanted[dimension].add(key)
 
-    # The window is widened by a day each side, so the local-day truncation sees every order.
+    # Bounds as instants, so the query can use the index on ordered_at; the local-day
+    # truncation below then groups what falls inside.
     window = {
-        "ordered_at__date__gte": first_day - timedelta(days=1),
-        "ordered_at__date__lte": last_day + timedelta(days=1),
+        "ordered_at__gte": datetime.combine(first_day, time.min, tzinfo=zone),
+        "ordered_at__lt": datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=zone),
     }
     intake: DailyIntake = defaultdict(dict)
 

@@ -126,30 +126,38 @@ def clock_values(
 def clocks_refresh(entries: Sequence[BacklogEntry], *, now: datetime) -> int:
     """Recompute and store the escalation clocks of the entries; return how many were stored.
 
-    Closed and resolved entries lose their clock, so the sweep never sees them. Runs a fixed
-    number of queries for the whole batch.
+    The entries are read again under a row lock, the one a status change or an import
+    holds while it drops a clock, so a clock computed from facts that have just changed is
+    never stored. Entries another transaction holds are skipped and picked up by the next
+    sweep. Closed and resolved entries get no clock, so the sweep never sees them. Runs a
+    fixed number of queries for the whole batch.
     """
-    entry_ids = [entry.pk for entry in entries]
-    policies = list(EscalationPolicy.objects.filter(active=True).select_related("calendar"))
-    calendars = {policy.pk: calendar_of(policy.calendar) for policy in policies}
-    pauses: dict[int, list[Pause]] = defaultdict(list)
-    for entry_id, started, ended in EntryPause.objects.filter(entry_id__in=entry_ids).values_list(
-        "entry_id", "started_at", "ended_at"
-    ):
-        pauses[entry_id].append((started, ended))
-
-    clocks = []
-    for entry in entries:
-        if entry.status not in OPEN_STATUSES:
-            continue
-        policy = policy_for(entry, policies)
-        calendar = calendars[policy.pk] if policy else always_open(ZoneInfo(settings.TIME_ZONE))
-        values = clock_values(entry, policy=policy, calendar=calendar, pauses=pauses[entry.pk])
-        clocks.append(EscalationClock(entry_id=entry.pk, policy=policy, computed_at=now, **values))
-
     with transaction.atomic():
+        current = list(
+            BacklogEntry.objects.filter(pk__in=[entry.pk for entry in entries])
+            .select_related("channel")
+            .select_for_update(of=("self",), skip_locked=True)
+        )
+        entry_ids = [entry.pk for entry in current]
+        policies = list(EscalationPolicy.objects.filter(active=True).select_related("calendar"))
+        calendars = {policy.pk: calendar_of(policy.calendar) for policy in policies}
+        pauses: dict[int, list[Pause]] = defaultdict(list)
+        for entry_id, started, ended in EntryPause.objects.filter(entry_id__in=entry_ids).values_list(
+            "entry_id", "started_at", "ended_at"
+        ):
+            pauses[entry_id].append((started, ended))
+
+        clocks = []
+        for entry in current:
+            if entry.status not in OPEN_STATUSES:
+                continue
+            policy = policy_for(entry, policies)
+            calendar = calendars[policy.pk] if policy else always_open(ZoneInfo(settings.TIME_ZONE))
+            values = clock_values(entry, policy=policy, calendar=calendar, pauses=pauses[entry.pk])
+            clocks.append(EscalationClock(entry_id=entry.pk, policy=policy, computed_at=now, **values))
+
         EscalationClock.objects.filter(entry_id__in=entry_ids).delete()
-        EscalationClock.objects.bulk_create(clocks, batch_size=1000)
+        EscalationClock.objects.bulk_create(clocks, batch_size=1000, ignore_conflicts=True)
     return len(clocks)
 
 

@@ -93,10 +93,14 @@ def cycle_run(*, now: datetime, batch_size: int | None = None) -> CycleOutcome:
 
 
 def _queue_entries(cycle: TriageCycle, *, now: datetime, batch_size: int) -> int:
+    # The rows stay locked until the cycle commits, so a lead's decision or an import cannot
+    # land between reading an entry and re-classifying it. Rows someone else holds right now
+    # are skipped and join the next slot's queue.
     entries = list(
         BacklogEntry.objects.open()
         .filter(needs_triage(now), detected_at__lte=now)
-        .order_by("detected_at", "id")[:batch_size]
+        .order_by("detected_at", "id")
+        .select_for_update(of=("self",), skip_locked=True)[:batch_size]
     )
     if not entries:
         return 0
