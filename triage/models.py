@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from backlog.models import BacklogEntry, BacklogType, Channel
+from backlog.models import BacklogEntry, BacklogType, Channel, Team
 
 
 class Shift(models.Model):
@@ -295,3 +295,59 @@ class Escalation(models.Model):
 
     def __str__(self) -> str:
         return f"Level {self.level} of {self.entry.reference}"
+
+
+class EscalationComment(models.Model):
+    """A note a manager or admin left on an escalation while reviewing it."""
+
+    escalation = models.ForeignKey(Escalation, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    body = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["escalation", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Comment on {self.escalation} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class CapacityFlag(models.Model):
+    """A team that missed the same cutoff too often within a rolling window.
+
+    The flag calls for more capacity or tighter rules. Each (team, level) has at
+    most one open flag, and a manager closes it with a note saying what was done.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="capacity_flags")
+    level = models.PositiveSmallIntegerField()
+    # The rolling window the misses were counted in when the flag was raised.
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    misses = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True, help_text="What the manager changed when closing the flag.")
+
+    class Meta:
+        ordering = ["-created_at", "team", "level"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "level"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="capacity_flag_one_open_per_team_level",
+            ),
+            models.CheckConstraint(condition=models.Q(level__gte=1, level__lte=3), name="capacity_flag_level_1_to_3"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Capacity flag of {self.team} at level {self.level}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None

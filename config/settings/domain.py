@@ -30,3 +30,9 @@ AGE_BUCKET_HOURS = [4, 24, 72, 168]
 # Statuses whose time does not count towards an entry's escalation age. Leaving one of them
 # resumes the clock where it stood; no other action resets or holds it.
 ESCALATION_PAUSED_STATUSES = env.list("ESCALATION_PAUSED_STATUSES", default=["on_hold"])
+
+# Capacity flags: a team whose entries reach the same escalation level at least
+# CAPACITY_FLAG_MISSES times within the last CAPACITY_FLAG_WINDOW_DAYS days (wall-clock days)
+# is flagged for more capacity or tighter rules.
+CAPACITY_FLAG_MISSES = env.int("CAPACITY_FLAG_MISSES", default=3)
+CAPACITY_FLAG_WINDOW_DAYS = env.int("CAPACITY_FLAG_WINDOW_DAYS", default=7)
