@@ -34,6 +34,11 @@ from .rows import CLOSED_STATUSES, ENTRY_FIELDS, EntryRow, LineRow, stage_from_t
 
 logger = logging.getLogger(__name__)
 
+# Fields staff change on an existing entry: status (with its pauses), note and resolution
+# method. An import states them for new entries only; it still closes an open entry whose
+# order was delivered.
+STAFF_FIELDS = frozenset({"status", "note", "resolution_method_id", "closed_at"})
+
 # Rows per INSERT statement.
 WRITE_BATCH_SIZE = 1000
 PROGRESS_FIELDS = ("approved_at", "handed_over_at", "delivered_at")
@@ -153,6 +158,7 @@ def plan_apply(plan: UpsertPlan, *, actor=None, now: datetime, reason: str = "")
     if changed_entries:
         update_fields = sorted(set().union(*(change.fields for change in plan.changed)))
         update_in_bulk(BacklogEntry, changed_entries, [*update_fields, "version", "updated_at"])
+        _settle_escalation_state(plan.changed, now=now)
 
     relined = [change for change in plan.changed if change.lines is not None]
     for chunk in chunks([change.entry.pk for change in relined]):
@@ -190,6 +196,23 @@ def plan_apply(plan: UpsertPlan, *, actor=None, now: datetime, reason: str = "")
         unchanged=plan.unchanged,
         touched=[*new_entries, *changed_entries],
     )
+
+
+def _settle_escalation_state(changes: Sequence["EntryChange"], *, now: datetime) -> None:
+    """End the pause of entries an import closed, and drop the clocks of every changed entry.
+
+    A new channel, detection time or status can move an entry's due times, so the next
+    sweep computes them again from the stored facts.
+    """
+    # Local import: the triage app builds on backlog, not the other way round.
+    from triage.models import EntryPause
+    from triage.services.clock import clocks_forget
+
+    closed = [change.entry.pk for change in changes if "status" in change.fields and change.entry.status not in OPEN_STATUSES]
+    for chunk in chunks(closed):
+        EntryPause.objects.filter(entry_id__in=chunk, ended_at__isnull=True).update(ended_at=now)
+    for chunk in chunks([change.entry.pk for change in changes]):
+        clocks_forget(chunk)
 
 
 def _check_unique_refs(rows: Sequence[EntryRow]) -> None:
@@ -293,8 +316,10 @@ def _entry_change(
     codes: "_CodeLabels",
 ) -> EntryChange | None:
     current = {name: getattr(entry, name) for name in ENTRY_FIELDS}
-    target = {**current, **row.values}
-    _derive(target, provided=set(row.values), is_new=False, now=now)
+    # Staff own these fields once an entry exists; a file sets them only on new entries.
+    stated = {name: value for name, value in row.values.items() if name not in STAFF_FIELDS}
+    target = {**current, **stated}
+    _derive(target, provided=set(stated), is_new=False, now=now)
 
     fields = {name for name in ENTRY_FIELDS if target[name] != current[name]}
     lines_changed = row.lines is not None and [line.as_tuple() for line in row.lines] != [
