@@ -9,7 +9,8 @@ derived from the idempotency key, so receivers that deduplicate on Message-ID dr
 
 Only transient failures are retried (connection refused or dropped, timeouts, SMTP 4xx
 replies), after 1, 2, 4 ... minutes up to one hour, for at most MAX_ATTEMPTS attempts.
-Other failures mark the row failed with the error text.
+Other failures mark the row failed with the error text. When the relay cannot be reached,
+the run stops after the first such failure, so the other rows keep their attempts.
 """
 
 import logging
@@ -30,9 +31,9 @@ from triage.models import Escalation
 
 logger = logging.getLogger(__name__)
 
-# Messages one delivery run sends at most. Each holds a row lock for one SMTP exchange,
-# typically tens of milliseconds on a nearby relay, so a run ends well inside the
-# one-minute beat interval unless the relay is slow.
+# Messages one delivery run sends at most. Each keeps its row locked for one SMTP
+# exchange; at an estimated 10-100 ms per exchange with a nearby relay, a run ends inside
+# the one-minute beat interval.
 DELIVERY_BATCH_SIZE = 200
 MAX_ATTEMPTS = 8
 MAX_RETRY_DELAY = timedelta(minutes=60)
@@ -59,6 +60,8 @@ class DeliveryOutcome:
     retried: int = 0
     failed: int = 0
     cancelled: int = 0
+    # True when the run stopped early because the SMTP relay could not be reached.
+    relay_unavailable: bool = False
     # IDs of the rows each run handled, for logs and tests.
     sent_ids: list[int] = field(default_factory=list)
 
@@ -96,30 +99,31 @@ def outbox_deliver(*, now: datetime, batch_size: int = DELIVERY_BATCH_SIZE) -> D
     """Send queued messages that are due at `now`, up to `batch_size`, one transaction each.
 
     Several workers may run this at once on PostgreSQL: each locks the row it sends and
-    skips rows that another worker holds. On SQLite the write transaction serialises them.
+    skips rows that another worker has locked. On SQLite the write transaction serialises them.
     """
     outcome = DeliveryOutcome()
     mail_connection = get_connection(fail_silently=False)
     try:
         for _ in range(batch_size):
-            if not _deliver_next(mail_connection, outcome, now=now):
+            if not _deliver_next(mail_connection, outcome, now=now) or outcome.relay_unavailable:
                 break
     finally:
         mail_connection.close()
     if outcome.handled:
         logger.info(
-            "Outbox delivery at %s: %d sent, %d to retry, %d failed, %d cancelled.",
+            "Outbox delivery at %s: %d sent, %d to retry, %d failed, %d cancelled%s.",
             now.isoformat(),
             outcome.sent,
             outcome.retried,
             outcome.failed,
             outcome.cancelled,
+            "; stopped early because the SMTP relay could not be reached" if outcome.relay_unavailable else "",
         )
     return outcome
 
 
 def _deliver_next(mail_connection, outcome: DeliveryOutcome, *, now: datetime) -> bool:
-    """Lock, send and update the next due row; return False when none is due."""
+    """Lock, send and update the next due row; return False when no row is due."""
     with transaction.atomic():
         message = _lock_next_due(now=now)
         if message is None:
@@ -139,6 +143,7 @@ def _deliver_next(mail_connection, outcome: DeliveryOutcome, *, now: datetime) -
             # A failed exchange can leave the SMTP session half open; the next send reconnects.
             mail_connection.close()
             _record_failure(message, error, outcome, now=now)
+            outcome.relay_unavailable = _is_connection_failure(error)
             return True
 
         message.status = OutboxMessage.Status.SENT
@@ -190,11 +195,18 @@ def is_transient(error: Exception) -> bool:
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         # Every recipient was refused; a 4xx reply for each means "try again later".
         return all(400 <= code < 500 for code, _ in error.recipients.values())
-    if isinstance(error, smtplib.SMTPConnectError | smtplib.SMTPServerDisconnected):
+    if _is_connection_failure(error):
         return True
     if isinstance(error, smtplib.SMTPResponseException):
         return 400 <= error.smtp_code < 500
-    return isinstance(error, ConnectionError | TimeoutError)
+    return False
+
+
+def _is_connection_failure(error: Exception) -> bool:
+    """Tell whether the relay itself failed, as opposed to rejecting one message."""
+    return isinstance(
+        error, smtplib.SMTPConnectError | smtplib.SMTPServerDisconnected | ConnectionError | TimeoutError
+    )
 
 
 def retry_delay(attempts: int) -> timedelta:
