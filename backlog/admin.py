@@ -8,6 +8,14 @@ class ChannelAdmin(admin.ModelAdmin):
     list_display = ["code", "name", "high_impact"]
     list_editable = ["high_impact"]
 
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        # Level 3 applies to high-impact channels only, so the channel's clocks are redone.
+        # Local import: the triage app builds on backlog.
+        from triage.models import EscalationClock
+
+        EscalationClock.objects.filter(entry__channel=obj).delete()
+
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):

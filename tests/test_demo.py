@@ -30,6 +30,12 @@ ORDER_COUNT = 120
 
 
 @pytest.fixture(autouse=True)
+def debug_on(settings):
+    # seed_demo refuses to run without DEBUG, and the test runner switches it off.
+    settings.DEBUG = True
+
+
+@pytest.fixture(autouse=True)
 def berlin(settings):
     settings.TIME_ZONE = "Europe/Berlin"
 
@@ -272,3 +278,13 @@ def test_seed_demo_rejects_invalid_entry_count(entries):
     with pytest.raises(CommandError, match="Invalid number of demo orders"):
         seed_output(entries=entries)
     assert not BacklogEntry.objects.exists()
+
+
+@pytest.mark.django_db
+def test_seed_demo_refuses_without_debug(settings):
+    settings.DEBUG = False
+
+    with pytest.raises(CommandError, match="runs only with DEBUG on"):
+        call_command("seed_demo", stdout=io.StringIO())
+
+    assert not get_user_model().objects.filter(username="admin").exists()

@@ -25,22 +25,33 @@ class TriageCycleAdmin(admin.ModelAdmin):
         return False
 
 
+class ForgetsClocksAdmin(admin.ModelAdmin):
+    """Admin whose saves and deletes can move due times, so every clock is computed again."""
+
+    # NOTE: the sweep recomputes 5,000 clocks per run, so a large backlog catches up over
+    # several sweeps after such an edit.
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        EscalationClock.objects.all().delete()
+
+    def delete_model(self, request, obj) -> None:
+        super().delete_model(request, obj)
+        EscalationClock.objects.all().delete()
+
+    def delete_queryset(self, request, queryset) -> None:
+        super().delete_queryset(request, queryset)
+        EscalationClock.objects.all().delete()
+
+
 @admin.register(SlaCalendar)
-class SlaCalendarAdmin(admin.ModelAdmin):
+class SlaCalendarAdmin(ForgetsClocksAdmin):
     list_display = ["name"]
 
 
 @admin.register(EscalationPolicy)
-class EscalationPolicyAdmin(admin.ModelAdmin):
+class EscalationPolicyAdmin(ForgetsClocksAdmin):
     list_display = ["name", "backlog_type", "channel", "calendar", "level1_minutes", "level2_minutes", "level3_minutes", "active"]
     list_filter = ["active", "backlog_type", "channel"]
-
-    def save_model(self, request, obj, form, change) -> None:
-        super().save_model(request, obj, form, change)
-        # Any policy change can move due times, so every clock is computed again.
-        # NOTE: the sweep recomputes 5,000 clocks per run, so a large backlog catches up
-        # over several sweeps after a policy edit.
-        EscalationClock.objects.all().delete()
 
 
 @admin.register(Escalation)

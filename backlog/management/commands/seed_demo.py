@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
@@ -25,6 +26,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        if not settings.DEBUG:
+            raise CommandError(
+                "seed_demo creates accounts with published passwords, so it runs only with DEBUG on "
+                "(the default of config.settings.dev)."
+            )
         try:
             report = demo_seed(order_count=options["entries"], seed=options["seed"], now=timezone.now())
         except ValueError as error:
