@@ -1,9 +1,10 @@
 """Capacity flags: teams that keep missing the same cutoff within the rolling window."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 
 from tests.factories import EntryFactory, TeamFactory, UserFactory
 from triage.models import CapacityFlag, Escalation
@@ -167,3 +168,29 @@ def test_one_open_flag_per_team_and_level_enforced(team):
 
     with pytest.raises(IntegrityError):
         CapacityFlag.objects.create(team=team, level=1, window_start=NOW, window_end=NOW, misses=4, created_at=NOW)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_raise_one_flag(uses_postgres, team):
+    for days_ago in (3, 2, 1):
+        miss(team, at=NOW - timedelta(days=days_ago))
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def update() -> None:
+        try:
+            barrier.wait()
+            capacity_flags_update(now=NOW)
+        except Exception as error:  # noqa: BLE001 - reported through the assertion below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=update) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert len(open_flags()) == 1

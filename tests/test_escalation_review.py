@@ -1,14 +1,16 @@
 """The managers' escalation review: roles, the actions and their timeline events, and query counts."""
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
 from backlog.models import TimelineEvent
 from backlog.services.entries import TriageDecision, entry_decide
-from tests.factories import ChannelFactory, EntryFactory, TeamFactory, UserFactory
+from tests.factories import ChannelFactory, EntryFactory, TeamFactory
 from triage.models import CapacityFlag, Escalation, EscalationComment
 from triage.selectors import escalation_badges
 from triage.services.review import EscalationStateError, escalation_acknowledge, escalation_resolve
@@ -455,3 +457,29 @@ def test_badges_count_entries_in_warning(django_assert_num_queries):
         badges = escalation_badges(now=now)
 
     assert badges["warning"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_managers_acknowledge_once(uses_postgres, manager, admin_user, team):
+    escalation = escalate(EntryFactory(team=team))
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def acknowledge(actor) -> None:
+        try:
+            barrier.wait()
+            escalation_acknowledge(escalation_id=escalation.pk, actor=actor, now=timezone.now())
+            outcomes.append("acknowledged")
+        except EscalationStateError:
+            outcomes.append("rejected")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=acknowledge, args=(actor,)) for actor in (manager, admin_user)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["acknowledged", "rejected"]
+    assert escalation.entry.events.filter(kind=TimelineEvent.Kind.ESCALATED).count() == 1
