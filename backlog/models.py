@@ -144,7 +144,9 @@ class BacklogEntry(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     note = models.TextField(blank=True)
 
-    # Bumped by every write; an edit based on an older version is rejected as stale.
+    # Bumped by staff decisions, status changes and imports that change facts; an edit based
+    # on an older version is rejected as stale. System writes that touch no staff-edited
+    # field (classification, the triage cycle, the escalation sweep) leave it alone.
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -185,7 +187,13 @@ class BacklogEntry(models.Model):
                 condition=OPEN_CONDITION,
                 name="entry_open_owner_age_idx",
             ),
-            # Demand baselines group all orders, open or not, by day of intake.
+            # The re-classification job: open entries classified longest ago.
+            models.Index(
+                fields=["classified_at", "id"],
+                condition=OPEN_CONDITION,
+                name="entry_open_classified_idx",
+            ),
+            # Demand baselines read all orders, open or not, in a range of order times.
             models.Index(fields=["ordered_at"], name="entry_ordered_at_idx"),
         ]
 

@@ -23,6 +23,10 @@ CLASSIFICATION = {
     "surge_min_orders": env.int("CLASSIFY_SURGE_MIN_ORDERS", default=5),
 }
 
+# Open entries whose classification is older than this are re-classified by a periodic job,
+# so time-driven signals fire at least once a shift.
+RECLASSIFY_AFTER_HOURS = env.float("RECLASSIFY_AFTER_HOURS", default=8.0)
+
 # Age buckets of the dashboard, in hours: an entry falls in the first bucket whose upper
 # bound exceeds its age; the last bucket has no bound.
 AGE_BUCKET_HOURS = [4, 24, 72, 168]
