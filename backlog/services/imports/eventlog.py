@@ -91,7 +91,7 @@ Pause = tuple[datetime, datetime | None]
 
 @dataclass(frozen=True)
 class EventLogMapping:
-    """Which lifecycle event each activity is (None: none), and optionally the column names."""
+    """The lifecycle event of each activity (None for none), and optionally the column names."""
 
     activities: dict[str, str | None]
     # {"case": ..., "activity": ..., "timestamp": ...}; a missing key is found among COLUMN_CANDIDATES.
@@ -144,7 +144,7 @@ class Event:
 
 @dataclass(frozen=True)
 class CaseHistory:
-    """What one case's events say about the ticket: detection, final status and waiting stretches."""
+    """The ticket as one case's events record it: detection, final status and waiting stretches."""
 
     detected_at: datetime
     status: str
@@ -306,11 +306,11 @@ def _column_positions(
     names = [name.strip() for name in header]
     positions: dict[str, int] = {}
     for key, candidates in COLUMN_CANDIDATES.items():
-        wanted = (mapping.columns[key],) if key in mapping.columns else candidates
-        found = next((name for name in wanted if name in names), None)
+        tried = (mapping.columns[key],) if key in mapping.columns else candidates
+        found = next((name for name in tried if name in names), None)
         if found is None:
             report.add_error(
-                RowError(1, " or ".join(wanted), "", f"The {key} column is missing from the header.")
+                RowError(1, " or ".join(tried), "", f"The {key} column is missing from the header.")
             )
             continue
         if names.count(found) > 1:
@@ -376,7 +376,7 @@ def _write(
                 )
                 stale, pause_count = _pauses_replace(histories, source=options.source)
                 _clocks_forget([entry.pk for entry in counts.touched] + stale)
-                report.notes.append(f"{pause_count} waiting stretches stored for {len(stale)} entries.")
+                report.notes.append(f"Pauses replaced for {len(stale)} entries: {pause_count} waiting stretches written.")
     except IntegrityError:
         logger.warning("Event-log import into source %s collided with a concurrent import.", options.source)
         report.add_error(
