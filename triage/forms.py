@@ -4,9 +4,9 @@ from datetime import datetime
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.utils import timezone
 
-from backlog.forms.decisions import PAST_ETA_MESSAGE, SiteDateTimeField, site_zone
+from backlog.forms.decisions import SiteDateTimeField
+from backlog.services.entries import past_eta_problem
 from backlog.models import Channel, Team
 from backlog.selectors import staff_users
 from triage.models import Escalation
@@ -77,11 +77,9 @@ class EtaForm(forms.Form):
 
     def clean_due_at(self) -> datetime:
         value = self.cleaned_data["due_at"]
-        if value < self.now:
-            local = timezone.localtime(value, site_zone())
-            raise forms.ValidationError(
-                PAST_ETA_MESSAGE, code="past", params={"value": local.strftime("%Y-%m-%d %H:%M")}
-            )
+        problem = past_eta_problem(value, current=None, now=self.now)
+        if problem:
+            raise forms.ValidationError(problem, code="past")
         return value
 
 

@@ -6,8 +6,8 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from backlog.models import BacklogEntry, Channel, EntryLine, ResolutionMethod, Stage
-from backlog.forms.decisions import PAST_ETA_MESSAGE
 from backlog.selectors import staff_users
+from backlog.services.entries import past_eta_problem
 from backlog.services.imports import EntryRow, LineRow
 
 class EntryLineSerializer(serializers.ModelSerializer):
@@ -81,11 +81,10 @@ class EntryDecisionSerializer(serializers.Serializer):
 
     def validate_due_at(self, value: datetime | None) -> datetime | None:
         """Reject a new ETA in the past, as the dashboard does; an unchanged one may have passed."""
-        entry = self.context["entry"]
-        if value is None or value == entry.due_at or value >= self.context["now"]:
-            return value
-        local = timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
-        raise serializers.ValidationError(PAST_ETA_MESSAGE % {"value": local})
+        problem = past_eta_problem(value, current=self.context["entry"].due_at, now=self.context["now"])
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
 
     def validate(self, attrs: dict) -> dict:
         if not set(attrs) & {"owner", "resolution_method", "due_at", "note"}:

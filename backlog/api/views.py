@@ -4,7 +4,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,7 +16,13 @@ from backlog.forms.imports import ImportUploadForm
 from backlog.permissions import CanImport, CanTriageOrReadOnly
 from backlog.services.imports import entries_upsert, import_generic
 from backlog.services.imports.generic import DEFAULT_SOURCE
-from backlog.services.entries import EntryClosedError, StaleEntryError, TriageDecision, entry_decide
+from backlog.services.entries import (
+    EntryClosedError,
+    InvalidDecisionError,
+    StaleEntryError,
+    TriageDecision,
+    entry_decide,
+)
 
 from .serializers import EntryDecisionSerializer, EntrySerializer, ImportResultSerializer, IntakeSerializer
 
@@ -94,6 +100,8 @@ class EntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             )
         except (StaleEntryError, EntryClosedError) as error:
             raise Conflict(str(error)) from error
+        except InvalidDecisionError as error:
+            raise ValidationError({error.field: [str(error)]}) from error
 
         return Response(EntrySerializer(self.get_queryset().get(pk=entry.pk)).data)
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from backlog.models import BacklogEntry, ResolutionMethod
 from backlog.selectors import staff_users
-from backlog.services.entries import TriageDecision
+from backlog.services.entries import TriageDecision, past_eta_problem
 
 User = get_user_model()
 
@@ -27,7 +27,6 @@ AMBIGUOUS_TIME_MESSAGE = (
     "%(value)s happens twice in %(zone)s because the clocks go back. "
     "Pick a time outside that hour."
 )
-PAST_ETA_MESSAGE = "The ETA %(value)s is in the past. Pick a later time."
 
 
 def site_zone() -> ZoneInfo:
@@ -102,17 +101,13 @@ class DecisionForm(forms.Form):
     def clean_due_at(self) -> datetime | None:
         value = self.cleaned_data["due_at"]
         current = self.entry.due_at
-        if value is None:
-            return None
         # The input shows whole minutes, so an ETA stored with seconds comes back truncated;
         # the same minute means the lead left it alone.
-        if current is not None and _same_minute(value, current):
+        if value is not None and current is not None and _same_minute(value, current):
             return current
-        if value < self.now:
-            local = timezone.localtime(value, site_zone())
-            raise forms.ValidationError(
-                PAST_ETA_MESSAGE, code="past", params={"value": local.strftime("%Y-%m-%d %H:%M")}
-            )
+        problem = past_eta_problem(value, current=current, now=self.now)
+        if problem:
+            raise forms.ValidationError(problem, code="past")
         return value
 
     def decision(self) -> TriageDecision:

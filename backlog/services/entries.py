@@ -79,6 +79,31 @@ class EntryClosedError(Exception):
     """Raised when a triage decision targets an entry that is no longer open."""
 
 
+PAST_ETA_MESSAGE = "The ETA %(value)s is in the past. Pick a later time."
+
+
+class InvalidDecisionError(ValueError):
+    """Raised when a decision breaks a rule that the form and the API also check."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def past_eta_problem(value: datetime | None, *, current: datetime | None, now: datetime) -> str | None:
+    """Return why a new ETA is rejected, or None when it is allowed.
+
+    An ETA in the past is rejected unless it is the stored one (to the minute, as the
+    dashboard's input shows minutes), which may have passed since it was set.
+    """
+    if value is None or value >= now:
+        return None
+    if current is not None and value.replace(second=0, microsecond=0) == current.replace(second=0, microsecond=0):
+        return None
+    local = timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+    return PAST_ETA_MESSAGE % {"value": local}
+
+
 # Marks a field the caller does not want to change, so that None can mean "clear it".
 UNCHANGED = object()
 
@@ -119,6 +144,11 @@ def entry_decide(
         entry = _lock_at_version(entry_id, expected_version)
         if entry.status not in OPEN_STATUSES:
             raise EntryClosedError(f"{entry.reference} is {entry.get_status_display().lower()}.")
+
+        if "due_at" in decision.fields:
+            problem = past_eta_problem(decision.due_at, current=entry.due_at, now=now)
+            if problem:
+                raise InvalidDecisionError("due_at", problem)
 
         old = {name: getattr(entry, name) for name in decision.fields}
         for name in decision.fields:
