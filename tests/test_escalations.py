@@ -13,7 +13,8 @@ from backlog.models import BacklogType, Status, TimelineEvent
 from backlog.services.entries import entry_set_status
 from tests.factories import ChannelFactory, EntryFactory
 from triage.models import Escalation, EscalationClock, EscalationPolicy, SlaCalendar
-from triage.services.clock import clocks_refresh
+from triage.calendars import always_open
+from triage.services.clock import clocks_refresh, due_at
 from triage.services.escalations import escalation_sweep
 
 pytestmark = pytest.mark.django_db
@@ -327,3 +328,22 @@ def test_two_workers_sweep_once(uses_postgres, wall_clock_policy):
     assert errors == []
     assert Escalation.objects.count() == 2 * len(entries)
     assert TimelineEvent.objects.filter(kind=TimelineEvent.Kind.ESCALATED).count() == 2 * len(entries)
+
+
+def test_long_pause_just_before_cutoff_settles(wall_clock_policy):
+    detected = berlin(2026, 5, 4, 9)
+    pauses = [(berlin(2026, 5, 5, 8, 59), berlin(2026, 6, 30, 9))]
+
+    due = due_at(always_open(BERLIN), detected_at=detected, pauses=pauses, cutoff=timedelta(hours=24))
+
+    assert due == berlin(2026, 6, 30, 9, 1)
+
+
+def test_overlapping_pauses_count_once(wall_clock_policy):
+    detected = berlin(2026, 5, 4, 9)
+    pauses = [(berlin(2026, 5, 4, 10), berlin(2026, 5, 4, 14)), (berlin(2026, 5, 4, 12), berlin(2026, 5, 4, 15))]
+
+    due = due_at(always_open(BERLIN), detected_at=detected, pauses=pauses, cutoff=timedelta(hours=4))
+
+    # One hour before the pauses, five paused hours, then three more hours.
+    assert due == berlin(2026, 5, 4, 18)

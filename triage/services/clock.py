@@ -18,11 +18,6 @@ from backlog.models import OPEN_STATUSES, BacklogEntry
 from triage.calendars import BusinessCalendar, OpeningWindow, always_open
 from triage.models import EntryPause, EscalationClock, EscalationPolicy, SlaCalendar
 
-# Rounds of "add the paused open time that falls before the due time" before giving up;
-# each round can only add pauses that start before the previous due time, so a handful
-# suffice unless an entry has hundreds of pauses.
-MAX_PAUSE_ROUNDS = 50
-
 Pause = tuple[datetime, datetime | None]
 
 
@@ -72,23 +67,35 @@ def due_at(
 ) -> datetime | None:
     """Return when the unpaused age reaches `cutoff`, or None while a pause has no end.
 
-    Paused open time before the due time pushes it later, which can bring more pauses
-    before it, so the sum is repeated until it stops growing.
+    Walks forward from detection through the pauses in order, spending the cutoff on the
+    open time between them, so overlapping pauses count once.
     """
-    paused = timedelta(0)
-    for _ in range(MAX_PAUSE_ROUNDS):
-        due = calendar.add_open_time(detected_at, cutoff + paused)
-        counted = timedelta(0)
-        for started, ended in pauses:
-            if started >= due:
-                continue
-            if ended is None:
-                return None
-            counted += calendar.open_time_between(max(started, detected_at), min(ended, due))
-        if counted == paused:
-            return due
-        paused = counted
-    raise ValueError(f"The due time of an entry detected at {detected_at.isoformat()} did not settle.")
+    cursor = detected_at
+    remaining = cutoff
+    for started, ended in _merged(pauses):
+        if ended is not None and ended <= cursor:
+            continue
+        if started > cursor:
+            available = calendar.open_time_between(cursor, started)
+            if available >= remaining:
+                return calendar.add_open_time(cursor, remaining)
+            remaining -= available
+        if ended is None:
+            return None
+        cursor = max(cursor, ended)
+    return calendar.add_open_time(cursor, remaining)
+
+
+def _merged(pauses: Sequence[Pause]) -> list[Pause]:
+    """Sort pauses by start and join those that overlap; an open pause swallows what follows."""
+    merged: list[list] = []
+    for started, ended in sorted(pauses, key=lambda pause: pause[0]):
+        if merged and (merged[-1][1] is None or started <= merged[-1][1]):
+            if merged[-1][1] is not None:
+                merged[-1][1] = None if ended is None else max(merged[-1][1], ended)
+            continue
+        merged.append([started, ended])
+    return [(started, ended) for started, ended in merged]
 
 
 def clock_values(
