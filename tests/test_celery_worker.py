@@ -29,11 +29,17 @@ pytest_plugins = ["tests.fixtures_infra"]
 
 # Update these snapshots on purpose when a task or a periodic job is added or renamed:
 # a beat schedule stored in the database keeps pointing at the old name.
-REGISTERED_TASKS = {"triage.run_triage_cycle", "triage.run_escalation_sweep", "backlog.reclassify_stale_entries"}
+REGISTERED_TASKS = {
+    "triage.run_triage_cycle",
+    "triage.run_escalation_sweep",
+    "backlog.reclassify_stale_entries",
+    "comms.deliver_outbox",
+}
 PERIODIC_JOB_SNAPSHOT = {
     ("Triage cycle", "triage.run_triage_cycle", "0,30", 45 * 60),
     ("Escalation sweep", "triage.run_escalation_sweep", "*/5", 7 * 60),
     ("Re-classification", "backlog.reclassify_stale_entries", "15,45", 45 * 60),
+    ("Outbox delivery", "comms.deliver_outbox", "*", 90),
 }
 
 TASK_NAME = "triage.run_triage_cycle"

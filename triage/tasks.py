@@ -3,6 +3,7 @@
 from celery import shared_task
 from django.utils import timezone
 
+from triage.services.capacity import capacity_flags_update
 from triage.services.cycles import cycle_run
 from triage.services.escalations import escalation_sweep
 
@@ -17,5 +18,7 @@ def run_triage_cycle_task() -> dict:
 @shared_task(name="triage.run_escalation_sweep")
 def run_escalation_sweep_task() -> dict:
     """Record the ladder levels that open entries reached; a duplicate run records nothing."""
-    outcome = escalation_sweep(now=timezone.now())
-    return {"clocks_computed": outcome.clocks_computed, "escalated": outcome.escalated}
+    now = timezone.now()
+    outcome = escalation_sweep(now=now)
+    flags = capacity_flags_update(now=now)
+    return {"clocks_computed": outcome.clocks_computed, "escalated": outcome.escalated, "capacity_flags": flags}

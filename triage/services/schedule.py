@@ -23,6 +23,8 @@ PERIODIC_JOBS = (
     PeriodicJob(
         name="Escalation sweep", task="triage.run_escalation_sweep", minute="*/5", expires_seconds=7 * 60
     ),
+    # Every minute, so an escalation notice leaves within about a minute of the sweep.
+    PeriodicJob(name="Outbox delivery", task="comms.deliver_outbox", minute="*", expires_seconds=90),
     # Between the cycles, so the two never compete for the same rows.
     PeriodicJob(
         name="Re-classification", task="backlog.reclassify_stale_entries", minute="15,45", expires_seconds=45 * 60
