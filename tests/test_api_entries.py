@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from backlog.models import BacklogEntry, TimelineEvent
 from tests.factories import EntryFactory, EntryLineFactory, UserFactory
+from triage.models import EntryPause
 
 pytestmark = pytest.mark.django_db
 
@@ -215,3 +216,35 @@ def test_api_docs_use_local_assets(client, lead):
 
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
     assert "cdn.jsdelivr.net" not in page
+
+
+def test_status_change_through_api_pauses_clock(lead):
+    entry = EntryFactory()
+
+    response = client_for(lead).post(
+        f"/api/entries/{entry.pk}/status/", {"version": 1, "status": "on_hold", "reason": "waiting on carrier"}, format="json"
+    )
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == "on_hold"
+    assert EntryPause.objects.filter(entry=entry, ended_at__isnull=True).count() == 1
+
+
+def test_status_change_stale_version_conflicts(lead):
+    entry = EntryFactory(version=2)
+
+    response = client_for(lead).post(
+        f"/api/entries/{entry.pk}/status/", {"version": 1, "status": "closed", "reason": "done"}, format="json"
+    )
+
+    assert response.status_code == 409
+
+
+def test_status_change_needs_triage_role(support):
+    entry = EntryFactory()
+
+    response = client_for(support).post(
+        f"/api/entries/{entry.pk}/status/", {"version": 1, "status": "closed", "reason": "done"}, format="json"
+    )
+
+    assert response.status_code == 403

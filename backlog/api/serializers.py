@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
-from backlog.models import BacklogEntry, Channel, EntryLine, ResolutionMethod, Stage
+from backlog.models import BacklogEntry, Channel, EntryLine, ResolutionMethod, Stage, Status
 from backlog.selectors import staff_users
 from backlog.services.entries import past_eta_problem
 from backlog.services.imports import EntryRow, LineRow
@@ -203,3 +203,11 @@ class ImportResultSerializer(serializers.Serializer):
 
     def get_errors(self, report) -> list[dict]:
         return report.errors_as_json()
+
+
+class StatusChangeSerializer(serializers.Serializer):
+    """A move to another status, with the version read and a reason for the timeline."""
+
+    version = serializers.IntegerField(min_value=1)
+    status = serializers.ChoiceField(choices=Status.choices)
+    reason = serializers.CharField(max_length=500)

@@ -4,6 +4,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -22,9 +23,16 @@ from backlog.services.entries import (
     StaleEntryError,
     TriageDecision,
     entry_decide,
+    entry_set_status,
 )
 
-from .serializers import EntryDecisionSerializer, EntrySerializer, ImportResultSerializer, IntakeSerializer
+from .serializers import (
+    EntryDecisionSerializer,
+    EntrySerializer,
+    ImportResultSerializer,
+    IntakeSerializer,
+    StatusChangeSerializer,
+)
 
 
 class Conflict(APIException):
@@ -102,6 +110,33 @@ class EntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             raise Conflict(str(error)) from error
         except InvalidDecisionError as error:
             raise ValidationError({error.field: [str(error)]}) from error
+
+        return Response(EntrySerializer(self.get_queryset().get(pk=entry.pk)).data)
+
+
+    @extend_schema(
+        request=StatusChangeSerializer,
+        responses={200: EntrySerializer, 409: OpenApiResponse(description="The entry changed since the given version.")},
+    )
+    @action(detail=True, methods=["post"], url_path="status")
+    def change_status(self, request: Request, pk: str | None = None) -> Response:
+        """Put the entry on hold, resolve, close or reopen it, as the entry page does."""
+        entry = self.get_object()
+        serializer = StatusChangeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+
+        try:
+            entry_set_status(
+                entry_id=entry.pk,
+                expected_version=data["version"],
+                status=data["status"],
+                actor=request.user,
+                now=timezone.now(),
+                reason=data["reason"],
+            )
+        except StaleEntryError as error:
+            raise Conflict(str(error)) from error
 
         return Response(EntrySerializer(self.get_queryset().get(pk=entry.pk)).data)
 

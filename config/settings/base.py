@@ -87,6 +87,10 @@ else:
 IMPORT_UPLOAD_DIR = env.path("IMPORT_UPLOAD_DIR", default=LOCAL_DATA_DIR / "import-uploads")
 IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
 
+# SQLite, the first-run default, cannot enforce "one active escalation policy per scope" with
+# NULLs counted as equal; PostgreSQL does. The warning says so on every command otherwise.
+SILENCED_SYSTEM_CHECKS = ["models.W047"]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
