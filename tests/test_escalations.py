@@ -347,3 +347,15 @@ def test_overlapping_pauses_count_once(wall_clock_policy):
 
     # One hour before the pauses, five paused hours, then three more hours.
     assert due == berlin(2026, 5, 4, 18)
+
+
+def test_warning_moves_to_next_level_after_escalation(db):
+    EscalationPolicy.objects.create(name="Warned ladder", level1_minutes=240, level2_minutes=480, warning_minutes=60)
+    entry = EntryFactory(detected_at=berlin(2026, 5, 4, 9))
+
+    escalation_sweep(now=berlin(2026, 5, 4, 13))
+    escalation_sweep(now=berlin(2026, 5, 4, 13, 5))
+
+    clock = EscalationClock.objects.get(entry=entry)
+    assert levels_of(entry) == [1]
+    assert clock.warning_at == berlin(2026, 5, 4, 16)

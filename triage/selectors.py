@@ -86,8 +86,8 @@ def escalation_badges(*, now: datetime) -> dict[str, int]:
         .annotate(count=Count("pk"))
         .order_by()
     )
-    # NOTE: the sweep does not recompute a clock after raising an entry's level, so a warning
-    # time that belonged to the level just reached can count the entry early for the next one.
+    # The sweep drops the clock of an entry that climbs a level, so a stored warning time
+    # always belongs to the level after the entry's current one.
     next_cutoff_ahead = (
         Q(entry__escalation_level=0, level1_due_at__gt=now)
         | Q(entry__escalation_level=1, level2_due_at__gt=now)

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from backlog.models import OPEN_STATUSES, BacklogEntry, TimelineEvent
 from triage.models import Escalation, EscalationClock
 
-from .clock import clocks_refresh
+from .clock import clocks_forget, clocks_refresh
 from .notices import notices_queue
 
 logger = logging.getLogger(__name__)
@@ -38,8 +38,16 @@ def escalation_sweep(*, now: datetime) -> SweepOutcome:
     """
     outcome = SweepOutcome()
     outcome.clocks_computed = _refresh_missing_clocks(now=now)
+    escalated_ids: list[int] = []
     for level in LEVELS:
-        outcome.escalated[level] = _escalate_level(level, now=now)
+        entry_ids = _escalate_level(level, now=now)
+        outcome.escalated[level] = len(entry_ids)
+        escalated_ids.extend(entry_ids)
+
+    # The warning on a clock is for the level after the entry's current one, so the clocks
+    # of entries that just climbed are computed again at the start of the next sweep.
+    for start in range(0, len(escalated_ids), 1000):
+        clocks_forget(escalated_ids[start : start + 1000])
     logger.info(
         "Escalation sweep at %s: %d clocks computed, escalated %s.",
         now.isoformat(),
@@ -61,7 +69,8 @@ def _refresh_missing_clocks(*, now: datetime) -> int:
     return clocks_refresh(entries, now=now)
 
 
-def _escalate_level(level: int, *, now: datetime) -> int:
+def _escalate_level(level: int, *, now: datetime) -> list[int]:
+    """Record `level` for every open entry whose due time for it passed; return their ids."""
     entry_table = BacklogEntry._meta.db_table
     clock_table = EscalationClock._meta.db_table
     escalation_table = Escalation._meta.db_table
@@ -95,7 +104,7 @@ def _escalate_level(level: int, *, now: datetime) -> int:
         )
         inserted = cursor.fetchall()
         if not inserted:
-            return 0
+            return []
         escalation_ids = [row[0] for row in inserted]
         entry_ids = [row[1] for row in inserted]
 
@@ -116,4 +125,4 @@ def _escalate_level(level: int, *, now: datetime) -> int:
                 [moment, TimelineEvent.Kind.ESCALATED.value, changes, reason, *chunk],
             )
         notices_queue(escalation_ids, level=level, now=now)
-    return len(entry_ids)
+    return entry_ids
