@@ -20,10 +20,11 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+
+from bench.common import bench_database_url, drop_database, recreate_database  # noqa: E402
 
 BENCH_DATABASE = "triage_desk_sweep_bench"
 TYPES = ["demand", "allocation", "processing", "mixed", "unclassified"]
@@ -36,32 +37,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=7, help="Steady-state sweeps; the median is reported (default 7).")
     parser.add_argument("--keep", action="store_true", help="Keep the benchmark database afterwards.")
     return parser.parse_args()
-
-
-def bench_database_url() -> tuple[str, str]:
-    """Return the admin URL from DATABASE_URL and the URL of the benchmark database beside it."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("Set DATABASE_URL to a PostgreSQL server, such as postgres://postgres@127.0.0.1:5432/postgres.")
-    parts = urlsplit(url)
-    return url, urlunsplit(parts._replace(path=f"/{BENCH_DATABASE}"))
-
-
-def recreate_database(admin_url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}"')
-        connection.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
-
-
-def drop_database(admin_url: str) -> None:
-    import psycopg
-    from django.db import connections
-
-    connections.close_all()
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}"')
 
 
 def load_entries(*, open_count: int, now: datetime) -> float:
@@ -135,8 +110,8 @@ def timed_sweep(now: datetime) -> tuple[float, int, dict[int, int]]:
 
 def main() -> None:
     args = parse_args()
-    admin_url, bench_url = bench_database_url()
-    recreate_database(admin_url)
+    admin_url, bench_url = bench_database_url(BENCH_DATABASE)
+    recreate_database(admin_url, BENCH_DATABASE)
     os.environ["DATABASE_URL"] = bench_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
     os.environ["DEBUG"] = "false"
@@ -188,7 +163,7 @@ def main() -> None:
     print(f"| all entries cross level 1 at once | {mass_seconds:.2f} | {mass_queries} | {escalated.get(1, 0):,} |")
 
     if not args.keep:
-        drop_database(admin_url)
+        drop_database(admin_url, BENCH_DATABASE)
 
 
 if __name__ == "__main__":

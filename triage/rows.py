@@ -6,6 +6,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from backlog.forms.decisions import LOCAL_INPUT_FORMAT, site_zone
+from backlog.views.rows import format_age
 from triage.models import Escalation
 
 
@@ -25,15 +26,7 @@ class EscalationRow:
 
     @property
     def age_text(self) -> str:
-        """Return the entry's age since detection, such as "2 d 4 h", "7 h" or "35 min"."""
-        minutes = max(int((self.now - self.entry.detected_at).total_seconds() // 60), 0)
-        days, minutes = divmod(minutes, 24 * 60)
-        hours, minutes = divmod(minutes, 60)
-        if days:
-            return f"{days} d {hours} h"
-        if hours:
-            return f"{hours} h"
-        return f"{minutes} min"
+        return format_age(self.entry.detected_at, now=self.now)
 
     @property
     def eta_input(self) -> str:

@@ -10,6 +10,19 @@ from backlog.models import BacklogEntry
 from backlog.selectors import age_bucket_index
 
 
+
+def format_age(since: datetime, *, now: datetime) -> str:
+    """Format the time from `since` to `now` such as "2 d 4 h", "7 h" or "35 min"."""
+    minutes = max(int((now - since).total_seconds() // 60), 0)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h"
+    return f"{minutes} min"
+
+
 @dataclass
 class QueueRow:
     """An entry with its input values; after a failed save the inputs keep what was typed."""
@@ -61,15 +74,7 @@ class QueueRow:
 
     @property
     def age_text(self) -> str:
-        """Return the entry's age such as "2 d 4 h", "7 h" or "35 min"."""
-        minutes = max(int((self.now - self.entry.detected_at).total_seconds() // 60), 0)
-        days, minutes = divmod(minutes, 24 * 60)
-        hours, minutes = divmod(minutes, 60)
-        if days:
-            return f"{days} d {hours} h"
-        if hours:
-            return f"{hours} h"
-        return f"{minutes} min"
+        return format_age(self.entry.detected_at, now=self.now)
 
     @property
     def overdue(self) -> bool:
