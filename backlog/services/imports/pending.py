@@ -51,7 +51,11 @@ def pending_save(data: bytes, *, user_id: int, options: GenericOptions) -> str:
 
 
 def pending_load(signed: str, *, user_id: int) -> tuple[bytes, GenericOptions]:
-    """Return the bytes and options of a preview, for the user who made it."""
+    """Claim the bytes and options of a preview, for the user who made it, once.
+
+    The file is renamed before it is read, and a rename succeeds for one caller only, so a
+    double click or a second web process cannot import the same upload twice.
+    """
     try:
         payload = signing.loads(signed, salt=SIGNING_SALT, max_age=PENDING_MAX_AGE_SECONDS)
     except signing.SignatureExpired:
@@ -61,8 +65,10 @@ def pending_load(signed: str, *, user_id: int) -> tuple[bytes, GenericOptions]:
     if payload.get("user") != user_id:
         raise PendingUploadError("This preview belongs to another user. Upload the file again.")
     path = upload_dir() / f"{payload['token']}.csv"
+    claimed = path.with_suffix(".claimed")
     try:
-        data = path.read_bytes()
+        os.replace(path, claimed)
+        data = claimed.read_bytes()
     except FileNotFoundError:
         raise PendingUploadError(
             "The uploaded file is no longer available: it was imported already or has expired. "
@@ -77,12 +83,20 @@ def pending_discard(signed: str) -> None:
         payload = signing.loads(signed, salt=SIGNING_SALT)
     except signing.BadSignature:
         return
-    (upload_dir() / f"{payload['token']}.csv").unlink(missing_ok=True)
+    for suffix in (".csv", ".claimed"):
+        (upload_dir() / f"{payload['token']}{suffix}").unlink(missing_ok=True)
 
 
 def _purge_expired(folder: Path) -> None:
     cutoff = time.time() - PENDING_MAX_AGE_SECONDS
     for path in folder.iterdir():
-        if path.suffix in (".csv", ".part") and path.stat().st_mtime < cutoff:
+        if path.suffix not in (".csv", ".part", ".claimed"):
+            continue
+        try:
+            expired = path.stat().st_mtime < cutoff
+        except FileNotFoundError:
+            # Another web process imported or purged it a moment ago.
+            continue
+        if expired:
             path.unlink(missing_ok=True)
             logger.info("Deleted the expired import upload %s.", path.name)
