@@ -71,3 +71,23 @@ def test_reimport_forgets_escalation_clock():
     import_file(note="", ordered="2026-05-04T10:00")
 
     assert EscalationClock.objects.count() == 0
+
+
+def test_export_of_other_source_is_rejected():
+    data = b"reference,source,external_ref,channel\nBL-000001,olist,X9,web\n"
+
+    report = import_generic(data, options=GenericOptions(), now=timezone.now())
+
+    assert not report.ok
+    assert report.errors[0].column == "source"
+    assert report.errors[0].value == "olist"
+    assert BacklogEntry.objects.count() == 0
+
+
+def test_export_of_same_source_imports():
+    data = b"reference,source,external_ref,channel\nBL-000001,generic,X9,web\n"
+
+    report = import_generic(data, options=GenericOptions(), now=timezone.now())
+
+    assert report.ok, report.errors
+    assert BacklogEntry.objects.get().external_ref == "X9"

@@ -261,6 +261,8 @@ class _GenericParser:
         self.dates = DateReader(date_format=options.date_format, zone=ZoneInfo(settings.TIME_ZONE))
         self.channels = dict(Channel.objects.values_list("code", "pk"))
         self.headers: dict[str, str] = {}
+        # Position of a "source" column, as an exported file has; None when there is none.
+        self.source_position: int | None = None
         self.row_errors = _RowErrors()
 
     def parse(self, data: bytes) -> list[EntryRow]:
@@ -349,6 +351,9 @@ class _GenericParser:
                 self.report.columns.append(ColumnMapping(position, raw.strip(), column))
             else:
                 names.append(None)
+                if name == "source":
+                    # An exported file names each entry's source; it must match the import's.
+                    self.source_position = position - 1
                 label = raw.strip() or f"(unnamed column {position})"
                 self.report.columns.append(ColumnMapping(position, label, None))
                 if raw.strip():
@@ -398,6 +403,18 @@ class _GenericParser:
                 f"The row has {len(cells)} values but the header has {len(header)} columns.",
             )
             return
+
+        if self.source_position is not None and self.source_position < len(cells):
+            stated_source = cells[self.source_position].strip()
+            if stated_source and stated_source != self.options.source:
+                self._error(
+                    number,
+                    "source",
+                    stated_source,
+                    f"The row is for source {stated_source!r} but the import is into {self.options.source!r}. "
+                    f"Import the file with source {stated_source!r}.",
+                )
+                return
 
         values: dict[str, _Cell] = {}
         invalid_columns: set[str] = set()
