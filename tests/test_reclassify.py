@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from backlog.models import BacklogType, Stage
-from backlog.services.classifying import entries_classify, entries_reclassify_stale
+from backlog.services.classifying import entries_classify, entries_reclassify_stale, entries_record_demand
 from backlog.tasks import reclassify_stale_entries_task
 from tests.factories import EntryFactory, UserFactory, resolution_method
 
@@ -64,3 +64,19 @@ def test_reclassify_task_returns_count(settings):
     EntryFactory.create_batch(2)
 
     assert reclassify_stale_entries_task() == 2
+
+
+def test_reclassify_sees_later_orders_of_same_day(settings):
+    settings.CLASSIFICATION = {**settings.CLASSIFICATION, "surge_min_orders": 3, "surge_factor": 2.0}
+    day = timezone.now().replace(hour=10, minute=0, second=0, microsecond=0) - timedelta(days=2)
+    first = EntryFactory(ordered_at=day, detected_at=day, region="SP")
+    entries_record_demand([first])
+    entries_classify([first], now=day + timedelta(hours=1))
+    later = EntryFactory.create_batch(3, ordered_at=day + timedelta(hours=2), detected_at=day, region="SP")
+    assert first.backlog_type == BacklogType.UNCLASSIFIED
+
+    entries_reclassify_stale(now=day + timedelta(hours=20), older_than=timedelta(hours=8))
+
+    first.refresh_from_db()
+    assert "region_surge" in [reason["signal"] for reason in first.classification_reasons]
+    assert len(later) == 3

@@ -90,7 +90,10 @@ def entries_reclassify_stale(*, now: datetime, older_than: timedelta, batch_size
 
     Time alone can fire a signal (an order now past its hand-over limit), and the triage
     cycle re-classifies only the entries it queues, so this job keeps the others current,
-    least recently classified first. Rows another transaction holds are skipped.
+    least recently classified first. Their demand figures are recomputed first, because
+    orders of the same day that arrived later (one by one through the API, say) raise the
+    day's count after an entry was first classified. Rows another transaction holds are
+    skipped.
     """
     with transaction.atomic():
         entries = list(
@@ -99,5 +102,6 @@ def entries_reclassify_stale(*, now: datetime, older_than: timedelta, batch_size
             .order_by(F("classified_at").asc(nulls_first=True), "id")
             .select_for_update(of=("self",), skip_locked=True)[:batch_size]
         )
+        entries_record_demand(entries)
         entries_classify(entries, now=now)
     return len(entries)
