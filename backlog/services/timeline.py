@@ -2,10 +2,7 @@
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
-
-from django.db import models
 
 from backlog.models import BacklogEntry, TimelineEvent
 
@@ -16,10 +13,7 @@ def display_value(value: Any) -> Any:
         return value
     if isinstance(value, (datetime, date)):
         return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, models.Model):
-        return str(value)
+    # Decimals, users, channels and other model instances are stored as their text.
     return str(value)
 
 

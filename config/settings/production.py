@@ -9,6 +9,7 @@ for _name in REQUIRED_VARIABLES:
     require(_name)
 
 from .base import *  # noqa: E402,F401,F403
+from .base import LOGGING  # noqa: E402
 
 SECRET_KEY = require("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
@@ -24,3 +25,7 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 30)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+
+# One JSON object per log line, for the log collector.
+LOGGING["formatters"]["json"] = {"()": "config.logging.JsonFormatter"}
+LOGGING["handlers"]["console"]["formatter"] = "json"

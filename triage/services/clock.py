@@ -54,14 +54,6 @@ def policy_for(entry: BacklogEntry, policies: Sequence[EscalationPolicy]) -> Esc
     return max(ranked, key=lambda item: (item[0], -item[1]))[2]
 
 
-def age_at(calendar: BusinessCalendar, *, detected_at: datetime, pauses: Sequence[Pause], now: datetime) -> timedelta:
-    """Return the unpaused age of an entry at `now`, in the calendar's open time."""
-    age = calendar.open_time_between(detected_at, now)
-    for started, ended in pauses:
-        age -= calendar.open_time_between(max(started, detected_at), min(ended or now, now))
-    return max(age, timedelta(0))
-
-
 def due_at(
     calendar: BusinessCalendar, *, detected_at: datetime, pauses: Sequence[Pause], cutoff: timedelta
 ) -> datetime | None:
