@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 
 def health(request) -> HttpResponse:
-    """Answer the container health check; it touches no database, so it only says the process serves."""
+    """Return 200 to the container health check. It reads no database, so it checks only that the process serves requests."""
     return HttpResponse("ok", content_type="text/plain")
 
 

@@ -90,7 +90,7 @@ IMPORT_UPLOAD_DIR = env.path("IMPORT_UPLOAD_DIR", default=LOCAL_DATA_DIR / "impo
 IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
 
 # SQLite, the first-run default, cannot enforce "one active escalation policy per scope" with
-# NULLs counted as equal; PostgreSQL does. The warning says so on every command otherwise.
+# NULLs counted as equal, while PostgreSQL does. Without this, every command prints the warning.
 SILENCED_SYSTEM_CHECKS = ["models.W047"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
