@@ -1,9 +1,14 @@
-"""Outgoing e-mail waiting in the outbox, and in-app notifications of staff."""
+"""Outgoing e-mail waiting in the outbox, customer message templates, and in-app notifications of staff."""
 
 import hashlib
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+
+from backlog.models import BacklogType
+
+from .placeholders import template_problems
 
 # The right-hand side of every Message-ID this product generates.
 MESSAGE_ID_DOMAIN = "triage-desk"
@@ -93,3 +98,75 @@ class Notification(models.Model):
     @property
     def is_read(self) -> bool:
         return self.read_at is not None
+
+
+def validate_template_source(source: str) -> None:
+    """Reject template text with anything but `{{ allowed_name }}` tokens, naming each problem."""
+    problems = template_problems(source)
+    if problems:
+        raise ValidationError(problems)
+
+
+def validate_single_line(text: str) -> None:
+    if "\r" in text or "\n" in text:
+        raise ValidationError("The subject must be a single line.")
+
+
+class MessageStage(models.TextChoices):
+    INTAKE = "intake", "Intake"
+    MIDPOINT = "midpoint", "Midpoint"
+    FINAL = "final", "Final expectation"
+
+
+class MessageTemplate(models.Model):
+    """One version of the customer update for a backlog type and stage, optionally for one channel.
+
+    Saving a template adds the next version instead of editing a row, and the highest version
+    of a (type, stage, channel) is the active one. An empty channel means any channel.
+    """
+
+    backlog_type = models.CharField(max_length=16, choices=BacklogType.choices)
+    stage = models.CharField(max_length=16, choices=MessageStage.choices)
+    channel = models.ForeignKey(
+        "backlog.Channel",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="message_templates",
+        help_text="Empty for the template used by every channel without one of its own.",
+    )
+    version = models.PositiveIntegerField()
+    subject = models.CharField(max_length=200, validators=[validate_single_line, validate_template_source])
+    body_text = models.TextField(validators=[validate_template_source], verbose_name="plain-text body")
+    body_html = models.TextField(blank=True, validators=[validate_template_source], verbose_name="HTML body")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty for the defaults the system created.",
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["backlog_type", "stage", "channel", "-version"]
+        constraints = [
+            # Two constraints because NULLs are distinct in a plain unique index, which
+            # would let two any-channel rows share a version.
+            models.UniqueConstraint(
+                fields=["backlog_type", "stage", "channel", "version"],
+                condition=models.Q(channel__isnull=False),
+                name="message_template_unique_channel_version",
+            ),
+            models.UniqueConstraint(
+                fields=["backlog_type", "stage", "version"],
+                condition=models.Q(channel__isnull=True),
+                name="message_template_unique_any_channel_version",
+            ),
+            models.CheckConstraint(condition=models.Q(version__gte=1), name="message_template_version_min_1"),
+        ]
+
+    def __str__(self) -> str:
+        channel = self.channel.name if self.channel_id else "any channel"
+        return f"{self.get_backlog_type_display()} / {self.get_stage_display()} / {channel} v{self.version}"
