@@ -1,9 +1,11 @@
 """Customer message templates: strict placeholder validation, data-only rendering, versions and the editor."""
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.urls import include, path
 
 from backlog.models import BacklogType, TimelineEvent
@@ -244,6 +246,31 @@ def test_saving_twice_gives_versions_one_and_two(manager):
     assert (first.version, second.version) == (1, 2)
     assert second.created_by == manager
     assert template_for(entry, MessageStage.INTAKE) == second
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_saves_get_distinct_versions(uses_postgres):
+    editors = 3
+    barrier = threading.Barrier(editors)
+    errors = []
+
+    def edit(number: int) -> None:
+        try:
+            barrier.wait()
+            save(subject=f"Edit {number} {{{{ reference }}}}")
+        except Exception as error:  # noqa: BLE001 - reported through the assertion below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=edit, args=(number,)) for number in range(editors)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert sorted(MessageTemplate.objects.values_list("version", flat=True)) == [1, 2, 3]
 
 
 @pytest.mark.django_db
