@@ -1,4 +1,4 @@
-from .roles import TRIAGE_ROLES, IMPORT_ROLES, has_any_role, user_roles
+from .roles import IMPORT_ROLES, TRIAGE_ROLES, Role, has_any_role, user_roles
 
 
 def roles(request) -> dict:
@@ -10,4 +10,5 @@ def roles(request) -> dict:
         "user_roles": sorted(user_roles(user)),
         "can_triage": has_any_role(user, TRIAGE_ROLES),
         "can_import": has_any_role(user, IMPORT_ROLES),
+        "can_manage": has_any_role(user, {Role.MANAGER, Role.ADMIN}),
     }

@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("backlog.urls")),
     path("triage/", include("triage.urls")),
     path("notifications/", include("triage.urls_notifications")),
+    path("comms/", include("comms.urls")),
     path("api/", include("backlog.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -24,6 +24,7 @@ from django.db import transaction
 from backlog.models import BacklogEntry, Channel, Stage, Status, Team
 from backlog.roles import Role
 from backlog.services.imports import GenericOptions, ImportReport, import_generic
+from comms.services.templates import default_templates_ensure
 from triage.models import Shift
 from triage.services.cycles import CycleOutcome, cycle_run
 
@@ -201,6 +202,7 @@ def demo_seed(*, order_count: int = DEFAULT_ORDER_COUNT, seed: int = DEFAULT_SEE
         shifts = _demo_shifts_ensure()
     orders = _demo_orders_load(order_count=order_count, seed=seed, now=now)
     cycle = cycle_run(now=now)
+    default_templates_ensure(now=now)
     return DemoSeedReport(users=users, channels=channels, teams=teams, shifts=shifts, orders=orders, cycle=cycle)
 
 
