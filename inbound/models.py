@@ -24,7 +24,8 @@ class InboundContact(models.Model):
     )
     channel = models.CharField(max_length=24, choices=ContactChannel.choices)
     received_at = models.DateTimeField()
-    # Kept exactly as written or imported, in the customer's language, so it is never stripped.
+    # Stored exactly as typed or imported, in the customer's language, because the form and
+    # the API do not strip it.
     note = models.TextField(blank=True)
     logged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -67,7 +67,7 @@ def first_event_at(kind: str) -> Subquery:
 def first_triage_or_detection_at() -> Expression:
     """Return, per entry, its first "queued for triage" event, or its detection time without one.
 
-    NOTE: this stands in for the first customer update, which the product does not record yet.
+    NOTE: this replaces the first customer update, which the product does not record yet.
     """
     return Coalesce(first_event_at(TimelineEvent.Kind.TRIAGED), F("detected_at"))
 

@@ -94,7 +94,7 @@ def contacts_import(rows: Sequence[ContactRow], *, now: datetime, reason_suffix:
     """Insert the imported contacts that are not stored yet, with one timeline event each.
 
     A row whose (source, external_ref) is already stored is left alone, so a re-import adds
-    nothing. Return the number of contacts created. The caller holds the transaction.
+    nothing. Return the number of contacts created. The caller must run it inside a transaction.
     """
     stored = _stored_refs(rows)
     new_rows = sorted(

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import F
 
 from backlog.models import BacklogEntry, ImportRun, TimelineEvent
 from backlog.services.imports import OlistOptions, import_olist
@@ -159,3 +160,8 @@ def test_reviews_import_real_sample(real_data):
     assert figures.entries_with_contacts == 1725
     assert figures.repeat_entries == 3
     assert (figures.contacts_before, figures.contacts_after) == (0, 1728)
+    by_delivery = contact_figures(
+        BacklogEntry.objects.filter(source="olist"), updates_at=F("delivered_at")
+    )
+    assert by_delivery.entries_with_reference == 1660
+    assert (by_delivery.contacts_before, by_delivery.contacts_after) == (203, 1460)

@@ -91,7 +91,8 @@ def import_olist_reviews(
                 None,
                 "",
                 "",
-                f"The file {REVIEWS_FILE} is missing from the folder. Give the Olist folder that contains it.",
+                f"The file {REVIEWS_FILE} is missing from the folder. "
+                "Give the Olist folder that contains it.",
             )
         )
         return report
@@ -145,7 +146,9 @@ def _read_reviews(data: bytes, *, zone: ZoneInfo, report: ReviewImportReport) ->
         return []
 
 
-def _parse_records(records, *, columns: dict[str, int], zone: ZoneInfo, report: ReviewImportReport) -> list[_Review]:
+def _parse_records(
+    records, *, columns: dict[str, int], zone: ZoneInfo, report: ReviewImportReport
+) -> list[_Review]:
     dates = DateReader(date_format=DATE_FORMAT, zone=zone)
     reviews = []
     seen = {}
@@ -174,13 +177,23 @@ def _parse_records(records, *, columns: dict[str, int], zone: ZoneInfo, report: 
         try:
             received_at = dates.parse(cell("review_creation_date").strip())
         except ValueError as exc:
-            error(row, "review_creation_date", cell("review_creation_date"), f"{exc} Olist writes 2018-06-12 00:00:00.")
+            error(
+                row,
+                "review_creation_date",
+                cell("review_creation_date"),
+                f"{exc} Olist writes 2018-06-12 00:00:00.",
+            )
             continue
         if not (review_id and order_id):
             continue
         external_ref = review_external_ref(review_id, order_id)
         if external_ref in seen:
-            error(row, "review_id", review_id, f"The same review of order {order_id} is on row {seen[external_ref]} too.")
+            error(
+                row,
+                "review_id",
+                review_id,
+                f"The same review of order {order_id} is on row {seen[external_ref]} too.",
+            )
             continue
         seen[external_ref] = row
         reviews.append(_Review(row, order_id, external_ref, received_at, review_note(title, message)))
@@ -229,7 +242,12 @@ def _write(
     except IntegrityError:
         logger.warning("Olist reviews import collided with a concurrent import.")
         report.add_error(
-            RowError(None, "", "", "Another import stored some of these reviews at the same time. Run it again.")
+            RowError(
+                None,
+                "",
+                "",
+                "Another import stored some of these reviews at the same time. Run it again.",
+            )
         )
         return
     report.created = created
