@@ -255,6 +255,7 @@ class TimelineEvent(models.Model):
         TRIAGED = "triaged", "Queued for triage"
         STATUS = "status", "Status changed"
         ESCALATED = "escalated", "Escalated"
+        CONTACT = "contact", "Customer contact"
 
     entry = models.ForeignKey(BacklogEntry, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField()

@@ -17,6 +17,8 @@ urlpatterns = [
     path("triage/", include("triage.urls")),
     path("notifications/", include("triage.urls_notifications")),
     path("comms/", include("comms.urls")),
+    path("contacts/", include("inbound.urls")),
+    path("api/contacts/", include("inbound.api_urls")),
     path("api/", include("backlog.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

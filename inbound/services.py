@@ -80,7 +80,7 @@ def contact_log(
         )
         event_record(
             entry,
-            kind=TimelineEvent.Kind.UPDATED,
+            kind=TimelineEvent.Kind.CONTACT,
             at=now,
             actor=actor,
             changes={"contacts": {"old": count, "new": count + 1}},
@@ -133,7 +133,7 @@ def contacts_import(rows: Sequence[ContactRow], *, now: datetime, reason_suffix:
         events.append(
             TimelineEvent(
                 entry_id=row.entry_id,
-                kind=TimelineEvent.Kind.UPDATED,
+                kind=TimelineEvent.Kind.CONTACT,
                 at=now,
                 changes={"contacts": {"old": old, "new": old + 1}},
                 reason=contact_event_reason(row.channel) + reason_suffix,

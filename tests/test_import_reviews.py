@@ -70,7 +70,7 @@ def test_reviews_import_writes_timeline_events(orders):
     import_olist_reviews(DATA / "good", now=NOW)
 
     events = list(
-        orders[ORDER_1].events.filter(kind=TimelineEvent.Kind.UPDATED).order_by("id")
+        orders[ORDER_1].events.filter(kind=TimelineEvent.Kind.CONTACT).order_by("id")
     )
     assert [event.changes for event in events] == [
         {"contacts": {"old": 0, "new": 1}},

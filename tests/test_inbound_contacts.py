@@ -52,7 +52,7 @@ def test_contact_log_writes_contact_and_event(support):
     assert contact.received_at == NOW
     first = entry.inbound_contacts.first()
     assert first.note == "Cadê meu pedido?\nJá faz 10 dias."
-    events = list(entry.events.filter(kind=TimelineEvent.Kind.UPDATED).order_by("id"))
+    events = list(entry.events.filter(kind=TimelineEvent.Kind.CONTACT).order_by("id"))
     assert [event.changes for event in events] == [
         {"contacts": {"old": 0, "new": 1}},
         {"contacts": {"old": 1, "new": 2}},
@@ -197,7 +197,7 @@ def test_api_creates_contact_by_reference(client, support):
     assert body["logged_by"] == "support-ben"
     contact = InboundContact.objects.get()
     assert contact.note == "  Olá!  "
-    assert entry.events.get(kind=TimelineEvent.Kind.UPDATED).changes == {
+    assert entry.events.get(kind=TimelineEvent.Kind.CONTACT).changes == {
         "contacts": {"old": 0, "new": 1}
     }
 
