@@ -217,7 +217,8 @@ def _demo_users_ensure() -> list[UserOutcome]:
                 "first_name": demo.first_name,
                 "last_name": demo.last_name,
                 "email": f"{demo.username}@triage-desk.example",
-                "is_staff": demo.role == Role.ADMIN,
+                # Managers edit escalation policies and calendars in the Django admin.
+                "is_staff": demo.role in (Role.ADMIN, Role.MANAGER),
                 "is_superuser": demo.role == Role.ADMIN,
             },
         )
