@@ -41,7 +41,7 @@ class HasStaffRole(BasePermission):
 class CanTriageOrReadOnly(BasePermission):
     """Let every role read, and only leads, managers and admins write."""
 
-    write_message = "Only triage leads, managers and admins can send orders or change owner, method or ETA."
+    write_message = "Only triage leads, managers and admins can send orders or change owner, method, ETA or status."
 
     def has_permission(self, request, view) -> bool:
         if request.method in SAFE_METHODS:

@@ -58,7 +58,8 @@ def contact_log(
 ) -> InboundContact:
     """Store one contact with the entry's timeline event, in one transaction.
 
-    Raise ContactRejected for an unknown channel or a contact received after `now`, and
+    Raise ContactRejected for an unknown channel or a contact received after `now` or before
+    the order was placed, and
     BacklogEntry.DoesNotExist for an unknown entry.
     """
     if channel not in ContactChannel.values:
@@ -74,6 +75,11 @@ def contact_log(
     with transaction.atomic():
         # The lock serialises loggers of one entry, so the counts on the timeline never repeat.
         entry = BacklogEntry.objects.select_for_update().get(pk=entry_id)
+        if received_at < entry.ordered_at:
+            raise ContactRejected(
+                f"The contact's time {received_at.isoformat()} is before the order was placed "
+                f"({entry.ordered_at.isoformat()}); enter when the customer contacted us."
+            )
         count = InboundContact.objects.filter(entry=entry).count()
         contact = InboundContact.objects.create(
             entry=entry, channel=channel, received_at=received_at, note=note, logged_by=actor

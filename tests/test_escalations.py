@@ -359,3 +359,53 @@ def test_warning_moves_to_next_level_after_escalation(db):
     clock = EscalationClock.objects.get(entry=entry)
     assert levels_of(entry) == [1]
     assert clock.warning_at == berlin(2026, 5, 4, 16)
+
+
+def test_unusable_policy_does_not_stop_sweep(db):
+    web = ChannelFactory(code="web", name="Web shop")
+    store = ChannelFactory(code="store", name="Store")
+    EscalationPolicy.objects.create(name="Broken", channel=store, level1_minutes=60, level2_minutes=120)
+    SlaCalendar.objects.filter().delete()
+    closed = SlaCalendar.objects.create(name="Never open", opening_hours=[])
+    EscalationPolicy.objects.filter(name="Broken").update(calendar=closed)
+    EscalationPolicy.objects.create(name="Web ladder", channel=web, level1_minutes=60, level2_minutes=120)
+    broken_entry = EntryFactory(channel=store, detected_at=berlin(2026, 5, 4, 9))
+    fine_entry = EntryFactory(channel=web, detected_at=berlin(2026, 5, 4, 9))
+
+    escalation_sweep(now=berlin(2026, 5, 4, 12))
+
+    assert levels_of(fine_entry) == [1, 2]
+    assert levels_of(broken_entry) == []
+
+
+@pytest.mark.parametrize(
+    ("hours", "message"),
+    [
+        ([{"weekday": 0, "start": "09:00", "end": "18:00"}], "exactly the keys weekday, starts and ends"),
+        ({"weekday": 0}, "must be a list of windows"),
+        ([{"weekday": "Monday", "starts": "09:00", "ends": "18:00"}], "weekday must be a number"),
+        ([{"weekday": 0, "starts": "25:00", "ends": "18:00"}], "starts must be a time"),
+        (
+            [{"weekday": 0, "starts": "09:00", "ends": "18:00"}, {"weekday": 0, "starts": "10:00", "ends": "12:00"}],
+            "overlap",
+        ),
+    ],
+)
+def test_calendar_errors_are_actionable(hours, message):
+    calendar = SlaCalendar(name="Typo", opening_hours=hours)
+
+    with pytest.raises(ValidationError, match=message):
+        calendar.full_clean()
+
+
+def test_calendar_accepts_end_of_day():
+    calendar = SlaCalendar(name="Late", opening_hours=[{"weekday": 0, "starts": "18:00", "ends": "24:00"}])
+
+    calendar.full_clean()
+
+
+def test_policy_rejects_cutoff_over_a_year():
+    policy = EscalationPolicy(name="Huge", level1_minutes=60, level2_minutes=120, level3_minutes=10**12)
+
+    with pytest.raises(ValidationError, match="one year"):
+        policy.full_clean()

@@ -25,6 +25,8 @@ urlpatterns = [
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
 NOW = datetime(2026, 5, 6, 12, 0, tzinfo=UTC)
+# Before every contact time the tests use; a contact cannot predate its order.
+ORDERED_AT = datetime(2026, 4, 1, 8, tzinfo=UTC)
 
 
 def log(entry, *, received_at=None, channel=ContactChannel.EMAIL, note="Where is my order?", actor=None):
@@ -42,7 +44,7 @@ def log(entry, *, received_at=None, channel=ContactChannel.EMAIL, note="Where is
 
 
 def test_contact_log_writes_contact_and_event(support):
-    entry = EntryFactory()
+    entry = EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT)
     log(entry, actor=support, note="Cadê meu pedido?\nJá faz 10 dias.")
 
     contact = log(entry, actor=support, channel=ContactChannel.PHONE, note="second call")
@@ -64,7 +66,7 @@ def test_contact_log_writes_contact_and_event(support):
 
 
 def test_contact_log_leaves_entry_version_alone():
-    entry = EntryFactory()
+    entry = EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT)
 
     log(entry)
 
@@ -73,7 +75,7 @@ def test_contact_log_leaves_entry_version_alone():
 
 
 def test_contact_log_rejects_future_time():
-    entry = EntryFactory()
+    entry = EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT)
 
     with pytest.raises(ContactRejected, match="in the future"):
         log(entry, received_at=NOW + timedelta(minutes=1))
@@ -83,7 +85,7 @@ def test_contact_log_rejects_future_time():
 
 
 def test_contact_log_rejects_unknown_channel():
-    entry = EntryFactory()
+    entry = EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT)
 
     with pytest.raises(ContactRejected, match="Unknown channel 'fax'"):
         log(entry, channel="fax")
@@ -93,7 +95,7 @@ def test_contact_log_rejects_unknown_channel():
 
 
 def test_support_logs_contact_from_entry_page(client, support):
-    entry = EntryFactory()
+    entry = EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT)
     client.force_login(support)
 
     response = client.post(
@@ -110,7 +112,7 @@ def test_support_logs_contact_from_entry_page(client, support):
 
 def test_contact_form_reads_time_in_site_zone(client, support, settings):
     settings.TIME_ZONE = "America/Sao_Paulo"
-    entry = EntryFactory()
+    entry = EntryFactory(ordered_at=datetime(2026, 1, 1, tzinfo=UTC), detected_at=datetime(2026, 1, 1, tzinfo=UTC))
     client.force_login(support)
 
     client.post(
@@ -122,7 +124,7 @@ def test_contact_form_reads_time_in_site_zone(client, support, settings):
 
 
 def test_contact_form_invalid_channel_logs_nothing(client, support):
-    entry = EntryFactory()
+    entry = EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT)
     client.force_login(support)
 
     response = client.post(
@@ -134,7 +136,7 @@ def test_contact_form_invalid_channel_logs_nothing(client, support):
 
 
 def test_contact_pages_reject_user_without_role(client, no_role_user):
-    entry = EntryFactory()
+    entry = EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT)
     client.force_login(no_role_user)
 
     assert client.get(reverse("entry-contacts", args=[entry.pk])).status_code == 403
@@ -145,14 +147,14 @@ def test_contact_pages_reject_user_without_role(client, no_role_user):
 
 
 def test_contact_log_view_rejects_get(client, support):
-    entry = EntryFactory()
+    entry = EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT)
     client.force_login(support)
 
     assert client.get(reverse("entry-contact-log", args=[entry.pk])).status_code == 405
 
 
 def test_contact_list_page_shows_notes_verbatim(client, support):
-    entry = EntryFactory()
+    entry = EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT)
     log(entry, note="Não recebi o produto & <nada>")
     client.force_login(support)
 
@@ -165,7 +167,7 @@ def test_contact_list_page_shows_notes_verbatim(client, support):
 
 
 def test_contact_panel_tag_shows_count_and_form():
-    entry = EntryFactory()
+    entry = EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT)
     log(entry)
     log(entry)
 
@@ -181,7 +183,7 @@ def test_contact_panel_tag_shows_count_and_form():
 
 
 def test_api_creates_contact_by_reference(client, support):
-    entry = EntryFactory()
+    entry = EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT)
     client.force_login(support)
 
     response = client.post(
@@ -203,7 +205,7 @@ def test_api_creates_contact_by_reference(client, support):
 
 
 def test_api_lists_contacts_of_one_entry(client, lead):
-    entry, other = EntryFactory(), EntryFactory()
+    entry, other = EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT), EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT)
     log(entry, received_at=NOW - timedelta(hours=2))
     log(entry)
     log(other)
@@ -236,7 +238,7 @@ def test_api_rejects_unknown_entry(client, support, entry_value, message):
 
 
 def test_api_rejects_future_time(client, support):
-    entry = EntryFactory()
+    entry = EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT)
     client.force_login(support)
 
     response = client.post(
@@ -250,7 +252,7 @@ def test_api_rejects_future_time(client, support):
 
 
 def test_api_rejects_user_without_role(client, no_role_user):
-    entry = EntryFactory()
+    entry = EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT)
     client.force_login(no_role_user)
 
     response = client.post(
@@ -265,7 +267,7 @@ def test_api_rejects_user_without_role(client, no_role_user):
 
 
 def test_contact_figures_count_repeats():
-    once, twice, thrice, never = (EntryFactory() for _ in range(4))
+    once, twice, thrice, never = (EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT) for _ in range(4))
     log(once)
     for _ in range(2):
         log(twice)
@@ -284,7 +286,7 @@ def test_contact_figures_count_repeats():
 
 
 def test_contact_figures_split_at_reference_event():
-    triaged, untriaged = EntryFactory(), EntryFactory()
+    triaged, untriaged = EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT), EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT)
     TimelineEvent.objects.create(entry=triaged, kind=TimelineEvent.Kind.TRIAGED, at=NOW - timedelta(hours=5))
     TimelineEvent.objects.create(entry=triaged, kind=TimelineEvent.Kind.TRIAGED, at=NOW - timedelta(hours=1))
     log(triaged, received_at=NOW - timedelta(hours=6))
@@ -304,7 +306,7 @@ def test_contact_figures_split_at_reference_event():
 
 
 def test_contact_figures_fall_back_to_detection():
-    entry = EntryFactory(detected_at=NOW - timedelta(days=2))
+    entry = EntryFactory(ordered_at=ORDERED_AT, detected_at=NOW - timedelta(days=2))
     log(entry, received_at=NOW - timedelta(days=3))
     log(entry, received_at=NOW - timedelta(days=1))
 
@@ -316,9 +318,23 @@ def test_contact_figures_fall_back_to_detection():
 
 def test_contact_figures_run_one_query():
     for _ in range(3):
-        log(EntryFactory())
+        log(EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT))
 
     with CaptureQueriesContext(connection) as queries:
         contact_figures(BacklogEntry.objects.all(), updates_at=first_triage_or_detection_at())
 
     assert len(queries.captured_queries) == 1
+
+
+def test_contact_before_order_is_rejected(lead):
+    entry = EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT)
+
+    with pytest.raises(ContactRejected, match="before the order was placed"):
+        contact_log(
+            entry_id=entry.pk,
+            channel="email",
+            note="where is it?",
+            received_at=ORDERED_AT - timedelta(days=1),
+            actor=lead,
+            now=NOW,
+        )

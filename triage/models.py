@@ -121,9 +121,13 @@ class SlaCalendar(models.Model):
     name = models.CharField(max_length=60, unique=True)
     # [{"weekday": 0, "starts": "09:00", "ends": "17:00"}, ...]; Monday is 0, "ends" of
     # "00:00" means midnight at the day's end.
-    opening_hours = models.JSONField(default=list)
+    opening_hours = models.JSONField(
+        default=list,
+        help_text='A list of windows, such as [{"weekday": 0, "starts": "09:00", "ends": "17:00"}]. '
+        'Monday is 0; "ends" of "24:00" means midnight.',
+    )
     # ["2026-12-25", ...]
-    holidays = models.JSONField(default=list, blank=True)
+    holidays = models.JSONField(default=list, blank=True, help_text='Closed dates, such as ["2026-12-25"].')
 
     class Meta:
         ordering = ["name"]
@@ -137,8 +141,13 @@ class SlaCalendar(models.Model):
 
         try:
             calendar_of(self)
-        except (TypeError, ValueError, KeyError) as error:
+        except ValueError as error:
             raise ValidationError({"opening_hours": f"Invalid calendar: {error}"}) from error
+
+
+# The longest cutoff a policy may set: an age beyond a year is no escalation rule, and the
+# business-hours arithmetic searches at most ten years ahead.
+MAX_CUTOFF_MINUTES = 365 * 24 * 60
 
 
 class EscalationPolicy(models.Model):
@@ -179,6 +188,10 @@ class EscalationPolicy(models.Model):
                 condition=models.Q(active=True),
                 name="policy_unique_active_scope",
                 nulls_distinct=False,
+                violation_error_message=(
+                    "An active policy already covers this backlog type and channel. "
+                    "Deactivate it first, or give this one another type or channel."
+                ),
             ),
             models.CheckConstraint(condition=models.Q(level1_minutes__gt=0), name="policy_level1_positive"),
             models.CheckConstraint(
@@ -197,6 +210,10 @@ class EscalationPolicy(models.Model):
 
     def clean(self) -> None:
         errors = {}
+        for name in ("level1_minutes", "level2_minutes", "level3_minutes", "warning_minutes"):
+            value = getattr(self, name)
+            if value is not None and value > MAX_CUTOFF_MINUTES:
+                errors[name] = f"At most {MAX_CUTOFF_MINUTES:,} minutes (one year)."
         if self.level1_minutes is not None and self.level1_minutes <= 0:
             errors["level1_minutes"] = "The level 1 cutoff must be positive."
         if None not in (self.level1_minutes, self.level2_minutes) and self.level2_minutes <= self.level1_minutes:

@@ -17,7 +17,7 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 from django.utils.html import escape
 
-from backlog.models import BacklogEntry, BacklogType, Channel
+from backlog.models import BacklogEntry, BacklogType, Channel, TimelineEvent
 from comms.models import MessageStage, MessageTemplate
 from comms.placeholders import PLACEHOLDERS, check_template, placeholders_used, substitute
 
@@ -195,9 +195,21 @@ def _format_moment(moment: datetime | None) -> str:
     return timezone.localtime(moment).strftime(DATETIME_FORMAT)
 
 
+# Timeline kinds a customer may see: the order's own progress. Escalations, triage queueing,
+# classification and contacts are internal.
+CUSTOMER_VISIBLE_KINDS = (
+    TimelineEvent.Kind.CREATED,
+    TimelineEvent.Kind.UPDATED,
+    TimelineEvent.Kind.ASSIGNED,
+    TimelineEvent.Kind.STATUS,
+)
+
+
 def _timeline_text(entry: BacklogEntry) -> str:
-    """List the entry's latest steps as "- <time>: <kind>", leaving out staff reasons and changed values."""
-    events = list(entry.events.order_by("-at", "-id")[:TIMELINE_STEPS])
+    """List the entry's latest customer-visible steps as "- <time>: <kind>", without reasons or values."""
+    events = list(
+        entry.events.filter(kind__in=CUSTOMER_VISIBLE_KINDS).order_by("-at", "-id")[:TIMELINE_STEPS]
+    )
     return "\n".join(f"- {_format_moment(event.at)}: {event.get_kind_display()}" for event in reversed(events))
 
 

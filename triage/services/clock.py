@@ -6,6 +6,7 @@ computed here, once per change, and stored on EscalationClock rows so that the s
 compares stored instants with the time.
 """
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
@@ -18,6 +19,8 @@ from backlog.models import OPEN_STATUSES, BacklogEntry
 from triage.calendars import BusinessCalendar, OpeningWindow, always_open
 from triage.models import EntryPause, EscalationClock, EscalationPolicy, SlaCalendar
 
+logger = logging.getLogger(__name__)
+
 Pause = tuple[datetime, datetime | None]
 
 
@@ -26,16 +29,65 @@ def calendar_of(sla_calendar: SlaCalendar | None) -> BusinessCalendar:
     zone = ZoneInfo(settings.TIME_ZONE)
     if sla_calendar is None:
         return always_open(zone)
-    windows = tuple(
-        OpeningWindow(
-            weekday=int(window["weekday"]),
-            starts=time.fromisoformat(window["starts"]),
-            ends=time.fromisoformat(window["ends"]),
-        )
-        for window in sla_calendar.opening_hours
-    )
-    holidays = frozenset(date.fromisoformat(day) for day in sla_calendar.holidays)
+    windows = opening_windows(sla_calendar.opening_hours)
+    holidays = frozenset(_holiday(day) for day in sla_calendar.holidays or [])
     return BusinessCalendar(zone=zone, windows=windows, holidays=holidays)
+
+
+def opening_windows(data: object) -> tuple[OpeningWindow, ...]:
+    """Read stored opening hours, raising ValueError with a message a manager can act on."""
+    example = 'such as [{"weekday": 0, "starts": "09:00", "ends": "17:00"}]'
+    if not isinstance(data, list):
+        raise ValueError(f"Opening hours must be a list of windows, {example}.")
+    windows = []
+    for position, window in enumerate(data, start=1):
+        if not isinstance(window, dict) or set(window) != {"weekday", "starts", "ends"}:
+            raise ValueError(
+                f"Window {position} must have exactly the keys weekday, starts and ends, {example}."
+            )
+        weekday = window["weekday"]
+        if not isinstance(weekday, int) or isinstance(weekday, bool):
+            raise ValueError(f"Window {position}: weekday must be a number from 0 (Monday) to 6 (Sunday).")
+        windows.append(
+            OpeningWindow(
+                weekday=weekday,
+                starts=_clock(window["starts"], position, "starts"),
+                ends=_clock(window["ends"], position, "ends"),
+            )
+        )
+    _reject_overlaps(windows)
+    return tuple(windows)
+
+
+def _clock(text: object, position: int, key: str) -> time:
+    # "24:00" is the usual way to write the end of the day; it is stored as midnight.
+    if text == "24:00" and key == "ends":
+        return time(0)
+    try:
+        return time.fromisoformat(str(text))
+    except ValueError:
+        raise ValueError(f"Window {position}: {key} must be a time such as 09:00, not {text!r}.") from None
+
+
+def _reject_overlaps(windows: list[OpeningWindow]) -> None:
+    by_day: dict[int, list[OpeningWindow]] = defaultdict(list)
+    for window in windows:
+        by_day[window.weekday].append(window)
+    for weekday, day_windows in by_day.items():
+        day_windows.sort(key=lambda window: window.starts)
+        for earlier, later in zip(day_windows, day_windows[1:]):
+            if earlier.ends == time(0) or later.starts < earlier.ends:
+                raise ValueError(
+                    f"Windows on weekday {weekday} overlap: {earlier.starts:%H:%M}-{earlier.ends:%H:%M} "
+                    f"and {later.starts:%H:%M}-{later.ends:%H:%M}. Merge them into one."
+                )
+
+
+def _holiday(text: object) -> date:
+    try:
+        return date.fromisoformat(str(text))
+    except ValueError:
+        raise ValueError(f"Holiday {text!r} must be a date such as 2026-12-25.") from None
 
 
 def policy_for(entry: BacklogEntry, policies: Sequence[EscalationPolicy]) -> EscalationPolicy | None:
@@ -152,7 +204,14 @@ def clocks_refresh(entries: Sequence[BacklogEntry], *, now: datetime) -> int:
                 continue
             policy = policy_for(entry, policies)
             calendar = calendars[policy.pk] if policy else always_open(ZoneInfo(settings.TIME_ZONE))
-            values = clock_values(entry, policy=policy, calendar=calendar, pauses=pauses[entry.pk])
+            try:
+                values = clock_values(entry, policy=policy, calendar=calendar, pauses=pauses[entry.pk])
+            except ValueError as error:
+                # One unusable policy or calendar must not stop the sweep for every other entry.
+                logger.error(
+                    "Escalation clock of entry %s under policy %s failed: %s", entry.pk, policy.pk if policy else None, error
+                )
+                continue
             clocks.append(EscalationClock(entry_id=entry.pk, policy=policy, computed_at=now, **values))
 
         EscalationClock.objects.filter(entry_id__in=entry_ids).delete()
