@@ -1,6 +1,15 @@
 from django.contrib import admin
 
-from .models import CycleItem, Escalation, EscalationClock, EscalationPolicy, Shift, SlaCalendar, TriageCycle
+from .models import (
+    CapacityFlag,
+    CycleItem,
+    Escalation,
+    EscalationClock,
+    EscalationPolicy,
+    Shift,
+    SlaCalendar,
+    TriageCycle,
+)
 
 
 @admin.register(Shift)
@@ -62,4 +71,18 @@ class EscalationAdmin(admin.ModelAdmin):
     readonly_fields = ["entry", "level", "due_at", "fired_at", "policy"]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(CapacityFlag)
+class CapacityFlagAdmin(admin.ModelAdmin):
+    """Read-only: flags are raised by the sweep and resolved with a note on the review screen."""
+
+    list_display = ["team", "level", "misses", "window_start", "window_end", "created_at", "resolved_at"]
+    list_filter = ["level", "team"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
