@@ -170,3 +170,62 @@ class MessageTemplate(models.Model):
     def __str__(self) -> str:
         channel = self.channel.name if self.channel_id else "any channel"
         return f"{self.get_backlog_type_display()} / {self.get_stage_display()} / {channel} v{self.version}"
+
+
+class CustomerUpdate(models.Model):
+    """One customer update of an entry at one stage: queued in the outbox, held, or skipped.
+
+    An entry has at most one first update per stage. Sending a stage again is a re-send: it
+    needs a reason and points to the update it repeats.
+    """
+
+    class Status(models.TextChoices):
+        # Whether the e-mail has left yet is the status of its outbox row.
+        QUEUED = "queued", "Queued"
+        HELD = "held", "Held"
+        SKIPPED = "skipped", "Skipped"
+
+    entry = models.ForeignKey("backlog.BacklogEntry", on_delete=models.CASCADE, related_name="customer_updates")
+    stage = models.CharField(max_length=16, choices=MessageStage.choices)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    outbox_message = models.ForeignKey(
+        OutboxMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="customer_updates"
+    )
+    template = models.ForeignKey(
+        MessageTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="customer_updates"
+    )
+    template_version = models.PositiveIntegerField(null=True, blank=True)
+    reason = models.TextField(blank=True, help_text="Why the update was held or skipped, or why it was sent again.")
+    resend_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="resends"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty for updates the cadence job sent.",
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["entry", "stage"],
+                condition=models.Q(resend_of__isnull=True),
+                name="customer_update_unique_first_per_stage",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(resend_of__isnull=True) | ~models.Q(reason=""),
+                name="customer_update_resend_has_reason",
+            ),
+        ]
+        indexes = [
+            # The cadence job looks up each stage's updates across entries.
+            models.Index(fields=["stage", "entry"], name="customer_update_stage_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_stage_display()} update of entry {self.entry_id} ({self.status})"
