@@ -1,17 +1,20 @@
 """Customer updates: sending a stage through the outbox, holding, re-sending, the entry page and the cadence."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.template import Context, Template
 from django.urls import include, path, reverse
+from django.utils import timezone
 
 from backlog.models import Status, TimelineEvent
 from comms.models import CustomerUpdate, MessageStage, OutboxMessage, message_id_for
 from comms.services.outbox import outbox_deliver
 from comms.services.templates import default_templates_ensure, template_save
 from comms.services.updates import UpdateRejected, update_send, updates_cadence
+from comms.tasks_updates import send_customer_updates_task
 from config.urls import urlpatterns as project_urlpatterns
 from tests.factories import EntryFactory, UserFactory
 from tests.test_outbox import smtp_server  # noqa: F401  (the real SMTP server fixture)
@@ -428,3 +431,41 @@ def test_cadence_midpoint_on_postgres(uses_postgres, support):
 
     assert result["queued"]["midpoint"] == 1
     assert stages_of(entry)[-1] == ("midpoint", "queued")
+
+
+def test_cadence_task_runs_service(support):
+    # The task runs at the real time, so the ETA must lie ahead of it.
+    entry = make_entry(owner=support, due_at=timezone.now() + timedelta(days=2))
+
+    result = send_customer_updates_task.apply().get()
+
+    assert result["queued"]["intake"] == 1
+    assert stages_of(entry) == [("intake", "queued")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_sends_queue_one(uses_postgres):
+    entry = make_entry()
+    senders = 3
+    barrier = threading.Barrier(senders)
+    outcomes = []
+
+    def attempt() -> None:
+        try:
+            barrier.wait()
+            outcomes.append(send(entry).status)
+        except UpdateRejected as error:
+            outcomes.append(str(error))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert outcomes.count(CustomerUpdate.Status.QUEUED) == 1
+    assert sum("give a reason to send it again" in outcome for outcome in outcomes) == senders - 1
+    assert entry.customer_updates.count() == 1
+    assert OutboxMessage.objects.count() == 1
