@@ -17,6 +17,7 @@ urlpatterns = [
     path("triage/", include("triage.urls")),
     path("notifications/", include("triage.urls_notifications")),
     path("comms/", include("comms.urls")),
+    path("updates/", include("comms.urls_updates")),
     path("contacts/", include("inbound.urls")),
     path("api/contacts/", include("inbound.api_urls")),
     path("api/", include("backlog.api.urls")),

@@ -34,12 +34,14 @@ REGISTERED_TASKS = {
     "triage.run_escalation_sweep",
     "backlog.reclassify_stale_entries",
     "comms.deliver_outbox",
+    "comms.send_customer_updates",
 }
 PERIODIC_JOB_SNAPSHOT = {
     ("Triage cycle", "triage.run_triage_cycle", "0,30", 45 * 60),
     ("Escalation sweep", "triage.run_escalation_sweep", "*/5", 7 * 60),
     ("Re-classification", "backlog.reclassify_stale_entries", "15,45", 45 * 60),
     ("Outbox delivery", "comms.deliver_outbox", "*", 90),
+    ("Customer updates", "comms.send_customer_updates", "*/5", 7 * 60),
 }
 
 TASK_NAME = "triage.run_triage_cycle"

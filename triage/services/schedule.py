@@ -25,6 +25,10 @@ PERIODIC_JOBS = (
     ),
     # Every minute, so an escalation notice leaves within about a minute of the sweep.
     PeriodicJob(name="Outbox delivery", task="comms.deliver_outbox", minute="*", expires_seconds=90),
+    # Intake, midpoint and final customer updates that fell due, every five minutes.
+    PeriodicJob(
+        name="Customer updates", task="comms.send_customer_updates", minute="*/5", expires_seconds=7 * 60
+    ),
     # Between the cycles, so the two never compete for the same rows.
     PeriodicJob(
         name="Re-classification", task="backlog.reclassify_stale_entries", minute="15,45", expires_seconds=45 * 60
