@@ -20,11 +20,11 @@ from triage.services.cycles import cycle_run
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
-# Session, user, groups, latest cycle, counts, escalation badges, queue, staff users,
-# methods, channels.
-FULL_PAGE_QUERIES = 10
-# Session, user, groups, latest cycle, counts, escalation badges.
-SUMMARY_QUERIES = 6
+# Session, user, groups, latest cycle, counts, escalation badges, overdue update counts,
+# queue, staff users, methods, channels.
+FULL_PAGE_QUERIES = 11
+# Session, user, groups, latest cycle, counts, escalation badges, overdue update counts.
+SUMMARY_QUERIES = 7
 # Session, user, groups, latest cycle, queue, staff users, methods.
 QUEUE_QUERIES = 7
 # The queue plus the channel lookup that validates ?channel=.

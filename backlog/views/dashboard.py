@@ -15,6 +15,7 @@ from backlog import selectors
 from backlog.filters import FILTER_PARAMS, FLAG_PARAMS, EntryFilter
 from backlog.models import BacklogType, Channel, Stage
 from backlog.permissions import role_required
+from comms.selectors import overdue_update_counts
 from triage.selectors import escalation_badges
 from triage.services.slots import next_slot_start, slot_start_for
 
@@ -65,6 +66,7 @@ def _summary_context(cycle, *, now: datetime) -> dict:
         "cycle_is_current": _is_current(cycle, now=now),
         "counts": selectors.open_counts_by_type_and_age(now=now),
         "escalation_badges": escalation_badges(now=now),
+        "overdue_updates": overdue_update_counts(now=now),
         "summary_panel_id": SUMMARY_PANEL_ID,
         "zone_name": settings.TIME_ZONE,
     }

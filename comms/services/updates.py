@@ -9,16 +9,28 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import DateTimeField, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, Subquery, Value
 
-from backlog.models import OPEN_STATUSES, BacklogEntry, TimelineEvent
+from backlog.models import OPEN_STATUSES, BacklogEntry, TimelineEvent, format_reference
 from backlog.models import Status as EntryStatus
 from backlog.services.timeline import event_record
-from comms.models import CustomerUpdate, MessageStage, OutboxMessage
+from comms.placeholders import check_template, placeholders_used, substitute
+from comms.models import CustomerUpdate, MessageStage, MessageTemplate, OutboxMessage
 from comms.services.outbox import OutboxDraft, outbox_enqueue
-from comms.services.templates import HeldMessage, RenderedMessage, render_update, template_for
+from comms.services.templates import (
+    CUSTOMER_VISIBLE_KINDS,
+    TIMELINE_STEPS,
+    HeldMessage,
+    RenderedMessage,
+    _format_moment,
+    _html_value,
+    _single_line,
+    render_update,
+    template_for,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -342,4 +354,154 @@ def _final_due(*, batch_size: int) -> list[int]:
         .filter(~_has_update(MessageStage.FINAL))
         .order_by("id")
         .values_list("pk", flat=True)[:batch_size]
+    )
+
+
+# Previews and sends of many entries at once, for the bulk page
+
+
+def update_previews(*, entries: list[BacklogEntry], stage: str, now: datetime) -> dict[int, UpdatePreview]:
+    """Render the stage's update for each of `entries` without storing anything, keyed by entry id.
+
+    Runs three queries whatever the number of entries: the templates, the earlier updates and
+    the timeline events. The entries should come with their channel joined.
+    """
+    _check_stage(stage)
+    templates = _templates_by_key(entries, stage)
+    earlier_updates = _latest_updates(entries, stage)
+    timelines = _timeline_texts(entries)
+    previews = {}
+    for entry in entries:
+        template = _template_from(templates, entry)
+        if template is None:
+            outcome = HeldMessage(missing=("template",))
+        else:
+            outcome = _render_preview(entry, stage, template, now=now, timeline=timelines.get(entry.pk, ""))
+        rendered = outcome if isinstance(outcome, RenderedMessage) else None
+        previews[entry.pk] = UpdatePreview(
+            stage=stage,
+            rendered=rendered,
+            held_reason="" if rendered else outcome.reason,
+            earlier=earlier_updates.get(entry.pk),
+        )
+    return previews
+
+
+@dataclass(frozen=True)
+class BulkSendResult:
+    """What a bulk send did for one entry: `outcome` is queued, held or rejected, and `detail` says why."""
+
+    entry_id: int
+    reference: str
+    outcome: str
+    detail: str
+
+
+def updates_bulk_send(
+    *, entry_ids: list[int], stage: str, actor: AbstractBaseUser | None, now: datetime
+) -> list[BulkSendResult]:
+    """Send the stage's update of each entry through update_send, each in its own transaction.
+
+    A rejection, such as an update sent before, affects only its own entry, so the other
+    entries are still sent. No re-send reason is given, so an update that was queued before
+    is rejected and must be re-sent from its entry page.
+    """
+    _check_stage(stage)
+    results = []
+    for entry_id in entry_ids:
+        reference = format_reference(entry_id)
+        try:
+            update = update_send(entry_id=entry_id, stage=stage, actor=actor, now=now)
+        except BacklogEntry.DoesNotExist:
+            results.append(BulkSendResult(entry_id, reference, "rejected", f"No backlog entry has the id {entry_id}."))
+            continue
+        except (UpdateRejected, IntegrityError) as error:
+            # IntegrityError: another sender stored the same outbox row first, so theirs is kept.
+            logger.info("Bulk send left the %s update of entry %s alone: %s", stage, entry_id, error)
+            results.append(BulkSendResult(entry_id, reference, "rejected", str(error)))
+            continue
+        if update.status == CustomerUpdate.Status.QUEUED:
+            results.append(BulkSendResult(entry_id, reference, "queued", f"Queued for {update.outbox_message.recipient}."))
+        else:
+            results.append(BulkSendResult(entry_id, reference, "held", f"Held ({update.reason})."))
+    return results
+
+
+def _templates_by_key(entries: list[BacklogEntry], stage: str) -> dict[tuple[str, int | None], MessageTemplate]:
+    """Return the latest template per (backlog type, channel id or None) that `entries` may use."""
+    types = {entry.backlog_type for entry in entries}
+    if not types:
+        return {}
+    templates = {}
+    for template in MessageTemplate.objects.filter(stage=stage, backlog_type__in=types).order_by("version"):
+        # Ordered by version, so the latest version of each key is stored last.
+        templates[(template.backlog_type, template.channel_id)] = template
+    return templates
+
+
+def _template_from(templates: dict, entry: BacklogEntry) -> MessageTemplate | None:
+    # The same choice as template_for: the entry's own channel wins over the any-channel template.
+    own_channel = templates.get((entry.backlog_type, entry.channel_id))
+    return own_channel or templates.get((entry.backlog_type, None))
+
+
+def _latest_updates(entries: list[BacklogEntry], stage: str) -> dict[int, CustomerUpdate]:
+    updates = CustomerUpdate.objects.filter(entry__in=[entry.pk for entry in entries], stage=stage).order_by(
+        "entry_id", "-created_at", "-id"
+    )
+    latest = {}
+    for update in updates:
+        latest.setdefault(update.entry_id, update)
+    return latest
+
+
+def _timeline_texts(entries: list[BacklogEntry]) -> dict[int, str]:
+    """Return the {{ timeline }} text of each entry, as placeholder_values writes it, from one query."""
+    events = TimelineEvent.objects.filter(
+        entry__in=[entry.pk for entry in entries], kind__in=CUSTOMER_VISIBLE_KINDS
+    ).order_by("entry_id", "-at", "-id")
+    latest: dict[int, list[TimelineEvent]] = {}
+    for event in events:
+        steps = latest.setdefault(event.entry_id, [])
+        if len(steps) < TIMELINE_STEPS:
+            steps.append(event)
+    return {
+        entry_id: "\n".join(f"- {_format_moment(event.at)}: {event.get_kind_display()}" for event in reversed(steps))
+        for entry_id, steps in latest.items()
+    }
+
+
+def _render_preview(
+    entry: BacklogEntry, stage: str, template: MessageTemplate, *, now: datetime, timeline: str
+) -> RenderedMessage | HeldMessage:
+    """Render like _render, but with the timeline text given, so previews of many entries share one query.
+
+    NOTE: this repeats render_update and placeholder_values, because placeholder_values
+    queries the timeline of each entry. A test compares both renderings; keep them in step
+    until placeholder_values takes the timeline text as an argument.
+    """
+    sources = (template.subject, template.body_text, template.body_html)
+    for source in sources:
+        check_template(source)
+    values = {
+        "customer_name": entry.customer_name.strip(),
+        "reference": entry.reference,
+        "order_reference": entry.external_ref.strip(),
+        "eta": _format_moment(entry.due_at),
+        "next_update_at": _format_moment(_next_update_at(entry, stage, now=now)),
+        "timeline": timeline,
+        "support_contact": getattr(settings, "CUSTOMER_SUPPORT_CONTACT", "").strip(),
+    }
+    used = placeholders_used("\n".join(sources))
+    missing = [name for name in used if not values[name]]
+    if not entry.customer_email.strip():
+        missing.append(MISSING_EMAIL)
+    if missing:
+        return HeldMessage(missing=tuple(missing))
+    return RenderedMessage(
+        subject=_single_line(substitute(template.subject, values)),
+        body_text=substitute(template.body_text, values),
+        body_html=substitute(template.body_html, values, convert=_html_value),
+        template_id=template.pk,
+        template_version=template.version,
     )
