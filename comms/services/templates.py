@@ -136,25 +136,37 @@ def active_templates() -> list[MessageTemplate]:
 
 
 def placeholder_values(
-    entry: BacklogEntry, *, now: datetime, next_update_at: datetime | None = None
+    entry: BacklogEntry,
+    *,
+    now: datetime,
+    next_update_at: datetime | None = None,
+    timeline: str | None = None,
 ) -> dict[str, str]:
     """Return the text of every placeholder for `entry`, with "" where the entry has no value yet.
 
     `next_update_at` is the caller's promise of the next update, so it has no value unless given.
+    A caller rendering many entries passes `timeline` it read for all of them at once.
     """
+    if timeline is None:
+        timeline = _timeline_text(entry) if entry.pk else ""
     return {
         "customer_name": entry.customer_name.strip(),
         "reference": entry.reference if entry.pk else "",
         "order_reference": entry.external_ref.strip(),
         "eta": _format_moment(entry.due_at),
         "next_update_at": _format_moment(next_update_at),
-        "timeline": _timeline_text(entry) if entry.pk else "",
+        "timeline": timeline,
         "support_contact": getattr(settings, "CUSTOMER_SUPPORT_CONTACT", "").strip(),
     }
 
 
 def render_update(
-    template: MessageTemplate, entry: BacklogEntry, *, now: datetime, next_update_at: datetime | None = None
+    template: MessageTemplate,
+    entry: BacklogEntry,
+    *,
+    now: datetime,
+    next_update_at: datetime | None = None,
+    timeline: str | None = None,
 ) -> RenderedMessage | HeldMessage:
     """Render `template` for `entry`, or hold it when a placeholder it uses has no value.
 
@@ -164,7 +176,7 @@ def render_update(
     for source in sources:
         check_template(source)
 
-    values = placeholder_values(entry, now=now, next_update_at=next_update_at)
+    values = placeholder_values(entry, now=now, next_update_at=next_update_at, timeline=timeline)
     used = placeholders_used("\n".join(sources))
     missing = tuple(name for name in used if not values[name])
     if missing:
@@ -210,7 +222,12 @@ def _timeline_text(entry: BacklogEntry) -> str:
     events = list(
         entry.events.filter(kind__in=CUSTOMER_VISIBLE_KINDS).order_by("-at", "-id")[:TIMELINE_STEPS]
     )
-    return "\n".join(f"- {_format_moment(event.at)}: {event.get_kind_display()}" for event in reversed(events))
+    return format_timeline(reversed(events))
+
+
+def format_timeline(events) -> str:
+    """Write timeline events, oldest first, as the {{ timeline }} placeholder shows them."""
+    return "\n".join(f"- {_format_moment(event.at)}: {event.get_kind_display()}" for event in events)
 
 
 DEFAULT_SUBJECTS = {

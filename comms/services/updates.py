@@ -17,7 +17,6 @@ from django.db.models import DateTimeField, DurationField, Exists, ExpressionWra
 from backlog.models import OPEN_STATUSES, BacklogEntry, TimelineEvent, format_reference
 from backlog.models import Status as EntryStatus
 from backlog.services.timeline import event_record
-from comms.placeholders import check_template, placeholders_used, substitute
 from comms.models import CustomerUpdate, MessageStage, MessageTemplate, OutboxMessage
 from comms.services.outbox import OutboxDraft, outbox_enqueue
 from comms.services.templates import (
@@ -25,9 +24,7 @@ from comms.services.templates import (
     TIMELINE_STEPS,
     HeldMessage,
     RenderedMessage,
-    _format_moment,
-    _html_value,
-    _single_line,
+    format_timeline,
     render_update,
     template_for,
 )
@@ -181,12 +178,16 @@ def _resend_reason(
     )
 
 
-def _render(entry: BacklogEntry, stage: str, *, now: datetime, template=None) -> RenderedMessage | HeldMessage:
+def _render(
+    entry: BacklogEntry, stage: str, *, now: datetime, template=None, timeline: str | None = None
+) -> RenderedMessage | HeldMessage:
     """Render the stage's active template for `entry`, or hold it naming every missing value."""
     template = template or template_for(entry, stage)
     if template is None:
         return HeldMessage(missing=("template",))
-    outcome = render_update(template, entry, now=now, next_update_at=_next_update_at(entry, stage, now=now))
+    outcome = render_update(
+        template, entry, now=now, next_update_at=_next_update_at(entry, stage, now=now), timeline=timeline
+    )
     missing = list(outcome.missing) if isinstance(outcome, HeldMessage) else []
     if not entry.customer_email.strip():
         missing.append(MISSING_EMAIL)
@@ -376,7 +377,7 @@ def update_previews(*, entries: list[BacklogEntry], stage: str, now: datetime) -
         if template is None:
             outcome = HeldMessage(missing=("template",))
         else:
-            outcome = _render_preview(entry, stage, template, now=now, timeline=timelines.get(entry.pk, ""))
+            outcome = _render(entry, stage, now=now, template=template, timeline=timelines.get(entry.pk, ""))
         rendered = outcome if isinstance(outcome, RenderedMessage) else None
         previews[entry.pk] = UpdatePreview(
             stage=stage,
@@ -466,42 +467,8 @@ def _timeline_texts(entries: list[BacklogEntry]) -> dict[int, str]:
         if len(steps) < TIMELINE_STEPS:
             steps.append(event)
     return {
-        entry_id: "\n".join(f"- {_format_moment(event.at)}: {event.get_kind_display()}" for event in reversed(steps))
+        entry_id: format_timeline(reversed(steps))
         for entry_id, steps in latest.items()
     }
 
 
-def _render_preview(
-    entry: BacklogEntry, stage: str, template: MessageTemplate, *, now: datetime, timeline: str
-) -> RenderedMessage | HeldMessage:
-    """Render like _render, but with the timeline text given, so previews of many entries share one query.
-
-    NOTE: this repeats render_update and placeholder_values, because placeholder_values
-    queries the timeline of each entry. A test compares both renderings; keep them in step
-    until placeholder_values takes the timeline text as an argument.
-    """
-    sources = (template.subject, template.body_text, template.body_html)
-    for source in sources:
-        check_template(source)
-    values = {
-        "customer_name": entry.customer_name.strip(),
-        "reference": entry.reference,
-        "order_reference": entry.external_ref.strip(),
-        "eta": _format_moment(entry.due_at),
-        "next_update_at": _format_moment(_next_update_at(entry, stage, now=now)),
-        "timeline": timeline,
-        "support_contact": getattr(settings, "CUSTOMER_SUPPORT_CONTACT", "").strip(),
-    }
-    used = placeholders_used("\n".join(sources))
-    missing = [name for name in used if not values[name]]
-    if not entry.customer_email.strip():
-        missing.append(MISSING_EMAIL)
-    if missing:
-        return HeldMessage(missing=tuple(missing))
-    return RenderedMessage(
-        subject=_single_line(substitute(template.subject, values)),
-        body_text=substitute(template.body_text, values),
-        body_html=substitute(template.body_html, values, convert=_html_value),
-        template_id=template.pk,
-        template_version=template.version,
-    )
