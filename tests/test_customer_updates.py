@@ -10,6 +10,7 @@ from django.urls import include, path, reverse
 from django.utils import timezone
 
 from backlog.models import Status, TimelineEvent
+from backlog.services.entries import TriageDecision, entry_decide
 from comms.models import CustomerUpdate, MessageStage, OutboxMessage, message_id_for
 from comms.services.outbox import outbox_deliver
 from comms.services.templates import default_templates_ensure, template_save
@@ -469,3 +470,33 @@ def test_concurrent_sends_queue_one(uses_postgres):
     assert sum("give a reason to send it again" in outcome for outcome in outcomes) == senders - 1
     assert entry.customer_updates.count() == 1
     assert OutboxMessage.objects.count() == 1
+
+
+def test_cadence_sends_final_after_eta_change(lead, support):
+    entry = make_entry(owner=support, due_at=NOW + timedelta(days=2))
+    updates_cadence(now=NOW)
+    entry.refresh_from_db()
+    entry_decide(
+        entry_id=entry.pk,
+        expected_version=entry.version,
+        decision=TriageDecision(due_at=NOW + timedelta(days=4)),
+        actor=lead,
+        now=NOW + timedelta(hours=1),
+    )
+
+    first = updates_cadence(now=NOW + timedelta(hours=2))
+    again = updates_cadence(now=NOW + timedelta(hours=3))
+
+    assert first["queued"]["final"] == 1
+    assert again["queued"]["final"] == 0
+    assert ("final", "queued") in stages_of(entry)
+
+
+def test_cadence_ignores_eta_set_before_intake(support):
+    entry = make_entry(owner=support, due_at=NOW + timedelta(days=2))
+    entry.events.create(kind=TimelineEvent.Kind.ASSIGNED, at=NOW - timedelta(hours=1), changes={"due_at": {"old": None, "new": "x"}})
+
+    updates_cadence(now=NOW)
+    result = updates_cadence(now=NOW + timedelta(hours=1))
+
+    assert result["queued"]["final"] == 0

@@ -251,7 +251,8 @@ def updates_cadence(*, now: datetime, batch_size: int = CADENCE_BATCH_SIZE) -> d
     ETA) and have no intake update. Midpoint: open entries whose ETA is ahead and `now` is past
     halfway between the queued intake update and the ETA. Skipped midpoint: entries with an
     intake update but no midpoint whose ETA has passed or that are resolved or closed. Final:
-    resolved or closed entries with a queued intake update and no final. A held update counts
+    entries with a queued intake update and no final that were resolved or closed, or whose
+    ETA a lead changed after the intake update. A held update counts
     as an update, so the cadence never retries it; staff send it again from the entry page.
     Each stage selects at most `batch_size` entries; every entry is sent in its own transaction.
     """
@@ -347,10 +348,21 @@ def _midpoint_due(*, now: datetime, batch_size: int) -> list[int]:
 
 
 def _final_due(*, batch_size: int) -> list[int]:
-    # Only entries whose customer heard from us before: a final notice out of the blue for
-    # every resolved entry, imported ones included, would confuse more than it helps.
+    """Return entries due their final-expectation update: resolved, or given a new ETA.
+
+    Only entries whose customer heard from us before count: a final notice out of the blue
+    for every resolved entry, imported ones included, would confuse more than it helps.
+    """
+    intake_at = CustomerUpdate.objects.filter(
+        entry=OuterRef("entry"), stage=MessageStage.INTAKE, status=CustomerUpdate.Status.QUEUED
+    ).order_by("created_at").values("created_at")[:1]
+    eta_changed_since_intake = Exists(
+        TimelineEvent.objects.filter(
+            entry=OuterRef("pk"), kind=TimelineEvent.Kind.ASSIGNED, changes__has_key="due_at"
+        ).filter(at__gt=Subquery(intake_at))
+    )
     return list(
-        BacklogEntry.objects.filter(status__in=CLOSED_ENTRY_STATUSES)
+        BacklogEntry.objects.filter(Q(status__in=CLOSED_ENTRY_STATUSES) | Q(eta_changed_since_intake))
         .filter(_has_update(MessageStage.INTAKE, queued_only=True))
         .filter(~_has_update(MessageStage.FINAL))
         .order_by("id")
