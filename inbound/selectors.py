@@ -67,9 +67,21 @@ def first_event_at(kind: str) -> Subquery:
 def first_triage_or_detection_at() -> Expression:
     """Return, per entry, its first "queued for triage" event, or its detection time without one.
 
-    NOTE: this replaces the first customer update, which the product does not record yet.
+    For history imported without customer updates, such as the Olist reviews.
     """
     return Coalesce(first_event_at(TimelineEvent.Kind.TRIAGED), F("detected_at"))
+
+
+def first_customer_update_at() -> Subquery:
+    """Return, per entry, when its first customer update was queued (NULL if none)."""
+    # Local import: comms builds on backlog and inbound reads it only for this reference.
+    from comms.models import CustomerUpdate
+
+    return Subquery(
+        CustomerUpdate.objects.filter(entry=OuterRef("pk"), status=CustomerUpdate.Status.QUEUED)
+        .order_by("created_at")
+        .values("created_at")[:1]
+    )
 
 
 def contact_figures(

@@ -1,8 +1,10 @@
 """Inbound customer contacts: the logging service, the entry pages, the API and the figures."""
 
+import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.template import Context, Template
 from django.test.utils import CaptureQueriesContext
@@ -10,8 +12,9 @@ from django.urls import include, path, reverse
 
 from backlog.models import BacklogEntry, TimelineEvent
 from config.urls import urlpatterns as project_urlpatterns
+from comms.models import CustomerUpdate, MessageStage
 from inbound.models import ContactChannel, InboundContact
-from inbound.selectors import contact_figures, first_event_at, first_triage_or_detection_at
+from inbound.selectors import contact_figures, first_customer_update_at, first_event_at, first_triage_or_detection_at
 from inbound.services import ContactRejected, contact_log
 from tests.factories import EntryFactory
 
@@ -338,3 +341,30 @@ def test_contact_before_order_is_rejected(lead):
             actor=lead,
             now=NOW,
         )
+
+
+def test_contact_figures_split_at_first_customer_update():
+    entry = EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT)
+    CustomerUpdate.objects.create(
+        entry=entry, stage=MessageStage.INTAKE, status=CustomerUpdate.Status.QUEUED, created_at=NOW - timedelta(hours=4)
+    )
+    log(entry, received_at=NOW - timedelta(hours=6))
+    log(entry, received_at=NOW - timedelta(hours=5))
+    log(entry, received_at=NOW - timedelta(hours=1))
+
+    figures = contact_figures(BacklogEntry.objects.all(), updates_at=first_customer_update_at())
+
+    assert (figures.contacts_before, figures.contacts_after) == (2, 1)
+
+
+def test_contact_figures_command_prints_split():
+    entry = EntryFactory(ordered_at=ORDERED_AT, detected_at=ORDERED_AT)
+    CustomerUpdate.objects.create(
+        entry=entry, stage=MessageStage.INTAKE, status=CustomerUpdate.Status.QUEUED, created_at=NOW - timedelta(hours=4)
+    )
+    log(entry, received_at=NOW - timedelta(hours=6))
+    output = io.StringIO()
+
+    call_command("contact_figures", stdout=output)
+
+    assert "contacts before 1 (1.000 per entry), after 0" in output.getvalue()
