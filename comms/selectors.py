@@ -8,6 +8,10 @@ from backlog.models import OPEN_STATUSES, BacklogEntry, TimelineEvent
 from comms.models import CustomerUpdate, MessageStage
 
 
+# Entries the bulk page lists when it shows overdue updates; more wait for the next page load.
+OVERDUE_LIST_LIMIT = 200
+
+
 def overdue_update_counts(*, now: datetime) -> dict[str, int]:
     """Count open entries whose next customer update is overdue at `now`, in one query.
 
@@ -17,6 +21,23 @@ def overdue_update_counts(*, now: datetime) -> dict[str, int]:
     the ETA. These are the entries the cadence sends next, so the counts stay high only when
     it is not running or cannot keep up.
     """
+    entries, conditions = _overdue(now=now)
+    return entries.aggregate(**{stage: Count("pk", filter=condition) for stage, condition in conditions.items()})
+
+
+def overdue_entries(*, stage: str, now: datetime, limit: int = OVERDUE_LIST_LIMIT) -> list[BacklogEntry]:
+    """Return the open entries whose `stage` update is overdue, oldest first, as the counts define them."""
+    entries, conditions = _overdue(now=now)
+    if stage not in conditions:
+        return []
+    return list(
+        entries.filter(conditions[stage])
+        .select_related("channel", "owner", "resolution_method")
+        .order_by("detected_at", "id")[:limit]
+    )
+
+
+def _overdue(*, now: datetime) -> tuple:
     triaged = Exists(TimelineEvent.objects.filter(entry=OuterRef("pk"), kind=TimelineEvent.Kind.TRIAGED))
     has_intake = Exists(CustomerUpdate.objects.filter(entry=OuterRef("pk"), stage=MessageStage.INTAKE))
     has_midpoint = Exists(CustomerUpdate.objects.filter(entry=OuterRef("pk"), stage=MessageStage.MIDPOINT))
@@ -42,7 +63,4 @@ def overdue_update_counts(*, now: datetime) -> dict[str, int]:
     midpoint_overdue = Q(
         has_midpoint=False, intake_at__isnull=False, due_at__gt=now, since_intake__gte=F("until_eta")
     )
-    return entries.aggregate(
-        intake=Count("pk", filter=intake_overdue),
-        midpoint=Count("pk", filter=midpoint_overdue),
-    )
+    return entries, {MessageStage.INTAKE.value: intake_overdue, MessageStage.MIDPOINT.value: midpoint_overdue}

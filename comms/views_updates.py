@@ -19,6 +19,7 @@ from backlog.models import BacklogEntry
 from backlog.permissions import role_required
 
 from .models import CustomerUpdate, MessageStage
+from .selectors import overdue_entries
 from .services.updates import UpdateRejected, update_preview, update_previews, update_send, updates_bulk_send
 
 # Maximum length of a re-send reason, as for the reasons of other timeline events.
@@ -105,11 +106,18 @@ def bulk_updates_page(request: HttpRequest) -> HttpResponse:
     if stage is None:
         return _bad_stage(raw_stage)
     now = timezone.now()
-    cycle = backlog_selectors.latest_cycle()
-    entries = backlog_selectors.cycle_queue(cycle) if cycle is not None else []
+    overdue = request.GET.get("overdue") == "1"
+    if overdue:
+        # The dashboard's overdue counts link here: list those entries instead of the queue.
+        cycle = None
+        entries = overdue_entries(stage=stage, now=now)
+    else:
+        cycle = backlog_selectors.latest_cycle()
+        entries = backlog_selectors.cycle_queue(cycle) if cycle is not None else []
     previews = update_previews(entries=entries, stage=stage, now=now)
     context = {
         "cycle": cycle,
+        "overdue": overdue,
         "stage": stage,
         "stage_label": MessageStage(stage).label,
         "stages": MessageStage.choices,

@@ -9,7 +9,7 @@ from django.utils.html import escape
 
 from backlog.models import Status, TimelineEvent
 from comms.models import CustomerUpdate, MessageStage, OutboxMessage
-from comms.selectors import overdue_update_counts
+from comms.selectors import overdue_entries, overdue_update_counts
 from comms.services.templates import default_templates_ensure
 from comms.services.updates import update_preview, update_previews, update_send
 from tests.factories import EntryFactory, UserFactory
@@ -234,3 +234,25 @@ def test_dashboard_shows_overdue_updates(client, lead):
 
     assert "Overdue updates" in page
     assert 'data-overdue-intake="1"' in page
+
+
+def test_bulk_page_lists_overdue_entries(client, lead):
+    now = timezone.now()
+    overdue = EntryFactory(due_at=now + timedelta(days=2))
+    overdue.events.create(kind=TimelineEvent.Kind.TRIAGED, at=now - timedelta(hours=1))
+    EntryFactory()  # not triaged: its intake is not due
+    client.force_login(lead)
+
+    page = client.get(reverse("bulk-updates") + "?stage=intake&overdue=1").content.decode()
+
+    assert "that are overdue" in page
+    assert overdue.reference in page
+
+
+def test_overdue_entries_match_counts():
+    now = timezone.now()
+    entry = EntryFactory(due_at=now + timedelta(days=1))
+    entry.events.create(kind=TimelineEvent.Kind.TRIAGED, at=now - timedelta(hours=1))
+
+    assert [found.pk for found in overdue_entries(stage="intake", now=now)] == [entry.pk]
+    assert overdue_entries(stage="midpoint", now=now) == []
