@@ -12,7 +12,7 @@ from .roles import ALL_ROLES, IMPORT_ROLES, TRIAGE_ROLES, Role, access_denied_me
 
 
 def role_required(*roles: Role) -> Callable:
-    """Let a view run only for a signed-in user with one of `roles`, and answer 403 to others."""
+    """Let a view run only for a signed-in user with one of `roles`, and raise PermissionDenied (403) for others."""
     allowed = frozenset(roles) or ALL_ROLES
 
     def decorator(view: Callable) -> Callable:

@@ -13,7 +13,7 @@ class Role(StrEnum):
 
 
 ALL_ROLES = frozenset(Role)
-# Who may change an entry's owner, resolution method and ETA, and run imports.
+# Roles that may change an entry's owner, resolution method and ETA, and roles that may import.
 TRIAGE_ROLES = frozenset({Role.ADMIN, Role.MANAGER, Role.LEAD})
 IMPORT_ROLES = frozenset({Role.ADMIN, Role.LEAD})
 # The name of each role's people in a rejected user's message, in the order they are listed.
@@ -26,13 +26,13 @@ ROLE_AUDIENCES = {
 
 
 def user_roles(user: AbstractBaseUser | AnonymousUser) -> frozenset[Role]:
-    """Return the roles of a user; a superuser holds every role."""
+    """Return the roles of a user. A superuser has every role."""
     if not user.is_authenticated or not user.is_active:
         return frozenset()
     if user.is_superuser:
         return ALL_ROLES
 
-    # Cached on the user object, so one request asks the database once.
+    # Cached on the user object, so one request queries the groups once.
     cached = getattr(user, "_triage_roles", None)
     if cached is None:
         names = set(user.groups.values_list("name", flat=True))

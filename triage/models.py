@@ -145,7 +145,7 @@ class SlaCalendar(models.Model):
             raise ValidationError({"opening_hours": f"Invalid calendar: {error}"}) from error
 
 
-# The longest cutoff a policy may set: an age beyond a year is no escalation rule, and the
+# Maximum cutoff a policy may set. An age beyond a year is no escalation rule, and the
 # business-hours arithmetic searches at most ten years ahead.
 MAX_CUTOFF_MINUTES = 365 * 24 * 60
 

@@ -80,8 +80,8 @@ def entries_classify(entries: Sequence[BacklogEntry], *, now: datetime) -> int:
     return len(events)
 
 
-# Entries re-classified per run of the periodic job; at about 0.1 ms each (estimate from the
-# Olist import's classify step) a batch stays well under a second of Python time.
+# Entries re-classified per run of the periodic job. At about 0.1 ms each (an estimate from the
+# Olist import's classify step), a batch stays well under a second of Python time.
 RECLASSIFY_BATCH_SIZE = 2000
 
 
@@ -92,8 +92,8 @@ def entries_reclassify_stale(*, now: datetime, older_than: timedelta, batch_size
     cycle re-classifies only the entries it queues, so this job keeps the others current,
     least recently classified first. Their demand figures are recomputed first, because
     orders of the same day that arrived later (one by one through the API, say) raise the
-    day's count after an entry was first classified. Rows another transaction holds are
-    skipped.
+    day's count after an entry was first classified. Rows locked by another transaction
+    are skipped.
     """
     with transaction.atomic():
         entries = list(

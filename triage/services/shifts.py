@@ -1,4 +1,4 @@
-"""Who is on duty at a given moment."""
+"""Lookup of the shift, and so the lead and support person, on duty at a given moment."""
 
 from datetime import datetime
 
